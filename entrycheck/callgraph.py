@@ -1,0 +1,198 @@
+"""Function-level call graphs, built outward from one entry by decoding what it reaches.
+
+Edges say what they are (call, jump, fall-through, far transfer, indirect through a data
+slot or a register). Ops tables are resolved per entry: a slot's static initializer gives
+its target, unless code on the entry's own path stores into the slot (xen_start_kernel
+writing xen_* handlers into pv_ops): then the stored targets replace it for that entry.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from entrycheck.decode import Decoder
+from entrycheck.entries import Entry
+from entrycheck.functions import Function, FunctionTable
+from entrycheck.image import Image
+from entrycheck.knowledge import Knowledge
+from entrycheck.model import EdgeKind, FunctionFacts, Transfer
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Why a caller reaches a callee: the first site found, and what resolved it."""
+
+    kind: EdgeKind
+    site: int
+    text: str
+    via: str | None = None
+
+    def as_json(self) -> dict:
+        out = {"kind": str(self.kind), "site": f"{self.site:#x}", "instruction": self.text}
+        if self.via:
+            out["via"] = self.via
+        return out
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """An indirect transfer that stays unresolved."""
+
+    function: str
+    site: int
+    text: str
+
+    def as_json(self) -> dict:
+        return {"function": self.function, "site": f"{self.site:#x}", "instruction": self.text}
+
+
+@dataclass
+class EntryGraph:
+    """What one entry reaches: nodes are function names with `address`, `section`,
+    `returns`; each edge carries an `Edge` under the key `edge`."""
+
+    entry: Entry
+    root: str
+    graph: nx.DiGraph
+    unresolved: list[Unresolved] = field(default_factory=list)
+    indirect_resolved: int = 0
+
+    @property
+    def reached(self) -> set[str]:
+        return set(self.graph.nodes)
+
+
+class GraphBuilder:
+    """Builds entry graphs; decoded functions are shared between entries."""
+
+    def __init__(self, image: Image, functions: FunctionTable, knowledge: Knowledge):
+        self.image = image
+        self.functions = functions
+        self.decoder = Decoder(image, functions, knowledge.noreturn)
+        self._facts: dict[tuple[int, int], FunctionFacts] = {}
+        self._starts: dict[tuple[int, int], set[int]] = defaultdict(set)
+
+    def facts(self, func: Function, mode: int, at: int | None = None) -> FunctionFacts:
+        """Decoded facts of a function, also covering code entered mid-function at `at`."""
+        key = (func.start, mode)
+        starts = self._starts[key]
+        if key not in self._facts or (at is not None and at != func.start and at not in starts):
+            if at is not None and at != func.start:
+                starts.add(at)
+            self._facts[key] = self.decoder.decode(func, mode, sorted(starts))
+        return self._facts[key]
+
+    @property
+    def decoded_functions(self) -> int:
+        return len(self._facts)
+
+    def build(self, entry: Entry, stop: frozenset[str] = frozenset()) -> EntryGraph:
+        """The graph of everything `entry` reaches, not expanding functions in `stop`."""
+        return _Walk(self, entry, stop).run()
+
+    def slot_name(self, slot: int) -> str:
+        """`symbol+0xoff` for a data address."""
+        sym = self.image.symbol_covering(slot)
+        if sym is None:
+            return f"{slot:#x}"
+        off = slot - sym.value
+        return f"{sym.name}+{off:#x}" if off else sym.name
+
+
+class _Walk:
+    """One breadth-first walk from an entry."""
+
+    def __init__(self, builder: GraphBuilder, entry: Entry, stop: frozenset[str]):
+        self.b = builder
+        self.entry = entry
+        self.stop = stop
+        self.graph = nx.DiGraph()
+        self.queue: deque[tuple[Function, int, int]] = deque()
+        self.seen: set[tuple[int, int, int]] = set()
+        self.slot_sites: dict[int, list[tuple[str, Transfer]]] = defaultdict(list)
+        self.stores: dict[int, dict[int, str]] = defaultdict(dict)
+        self.unresolved: dict[tuple[str, int], Unresolved] = {}
+        self.static_slot_edges: list[tuple[str, str, int]] = []
+
+    def run(self) -> EntryGraph:
+        root = self.b.functions.at(self.entry.address)
+        if root is None:
+            raise ValueError(f"entry {self.entry.name} at {self.entry.address:#x} is not code")
+        self._visit(root, self.entry.mode, self.entry.address)
+        while self.queue:
+            func, mode, at = self.queue.popleft()
+            self._expand(func, mode, at)
+        self._strong_update(root.name)
+        resolved = sum(1 for *_, d in self.graph.edges(data=True)
+                       if d["edge"].kind in (EdgeKind.SLOT, EdgeKind.REGISTER, EdgeKind.OPS))
+        return EntryGraph(self.entry, root.name, self.graph,
+                          sorted(self.unresolved.values(), key=lambda u: (u.function, u.site)),
+                          resolved)
+
+    def _visit(self, func: Function, mode: int, at: int) -> None:
+        key = (func.start, mode, at)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        if func.name not in self.graph:
+            self.graph.add_node(func.name, address=func.start, section=func.section, mode=mode)
+        if func.name not in self.stop or func.start == self.entry.address:
+            self.queue.append((func, mode, at))
+
+    def _expand(self, func: Function, mode: int, at: int) -> None:
+        facts = self.b.facts(func, mode, at)
+        self.graph.nodes[func.name]["returns"] = facts.returns
+        for t in facts.transfers:
+            self._edge(func.name, t, t.target, t.kind)
+        for t in facts.unresolved:
+            if t.slot is not None:
+                self.slot_sites[t.slot].append((func.name, t))
+                for value in self.stores.get(t.slot, ()):
+                    self._edge(func.name, t, value, EdgeKind.OPS)
+            if t.slot is None or t.slot not in self.stores:
+                self.unresolved[(func.name, t.site)] = Unresolved(func.name, t.site, t.text)
+        for _site, slot, value in facts.stores:
+            if value in self.stores[slot]:
+                continue
+            self.stores[slot][value] = func.name
+            for caller, t in self.slot_sites.get(slot, ()):
+                self.unresolved.pop((caller, t.site), None)
+                self._edge(caller, t, value, EdgeKind.OPS)
+
+    def _edge(self, caller: str, t: Transfer, target: int | None, kind: EdgeKind) -> None:
+        callee = self.b.functions.at(target) if target is not None else None
+        if callee is None:
+            self.unresolved[(caller, t.site)] = Unresolved(caller, t.site, t.text)
+            return
+        via = None
+        if t.slot is not None:
+            via = self.b.slot_name(t.slot)
+            if kind == EdgeKind.OPS:
+                via += f" (stored by {self.stores[t.slot][target]})"
+            else:
+                self.slot_sites[t.slot].append((caller, t))
+                self.static_slot_edges.append((caller, callee.name, t.slot))
+                for value in self.stores.get(t.slot, ()):
+                    self._edge(caller, t, value, EdgeKind.OPS)
+        self._visit(callee, t.mode, target)
+        if not self.graph.has_edge(caller, callee.name):
+            self.graph.add_edge(caller, callee.name, edge=Edge(kind, t.site, t.text, via))
+
+    def _strong_update(self, root: str) -> None:
+        """Drop a slot's static target where this entry's own code overwrote the slot,
+        then drop what is no longer reachable."""
+        dropped = False
+        for caller, callee, slot in self.static_slot_edges:
+            if not self.stores.get(slot) or not self.graph.has_edge(caller, callee):
+                continue
+            stored = {f.name for v in self.stores[slot] if (f := self.b.functions.at(v))}
+            if callee not in stored and self.graph[caller][callee]["edge"].kind != EdgeKind.OPS:
+                self.graph.remove_edge(caller, callee)
+                dropped = True
+        if dropped:
+            keep = nx.descendants(self.graph, root) | {root}
+            self.graph.remove_nodes_from([n for n in list(self.graph) if n not in keep])
+            self.unresolved = {k: u for k, u in self.unresolved.items() if u.function in keep}

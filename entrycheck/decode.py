@@ -1,0 +1,315 @@
+"""Decode one function with capstone: its control transfers, stores and data references.
+
+Recursive descent from the function's start, in the CPU mode the caller gives; a far jump
+from 32-bit code into long mode switches the decoder to 64-bit. A few register and stack
+values are tracked within a straight run of code, so that `mov $sym,%rax; jmp *%rax`,
+`movq slot(%rip),%rax; push %rax; lretq` and retpoline thunk calls resolve.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import capstone
+
+from entrycheck.functions import Function, FunctionTable
+from entrycheck.image import Image
+from entrycheck.model import EdgeKind, FunctionFacts, Transfer
+
+MASK64 = (1 << 64) - 1
+_MEM = re.compile(r"(?:(\w+):)?\[([^\]]*)\]")
+_TABLE = re.compile(r"^(\w+)\*(\d) ([+-]) (0x[0-9a-f]+|\d+)$")
+_GPR = ["ax", "bx", "cx", "dx", "si", "di", "bp", "sp"]
+_REG_FAMILY: dict[str, str] = {}
+for _r in _GPR:
+    for _alias in (f"r{_r}", f"e{_r}", _r, _r.replace("x", "l") if _r.endswith("x") else _r + "l"):
+        _REG_FAMILY[_alias] = f"r{_r}"
+for _n in range(8, 16):
+    for _suffix in ("", "d", "w", "b"):
+        _REG_FAMILY[f"r{_n}{_suffix}"] = f"r{_n}"
+
+_TERMINATORS = frozenset({"ret", "retq", "ud2", "int3", "sysret", "sysretq", "iretq", "iret",
+                          "iretd", "retf", "retfq", "lret", "ljmp"})
+_PRIVILEGED = frozenset({"wrmsr", "lidt", "lgdt", "ltr", "lldt", "invlpg", "wbinvd", "swapgs",
+                         "hlt", "cli", "sti", "clts", "invpcid", "wrfsbase", "wrgsbase"})
+_RETURN_THUNKS = frozenset({"__x86_return_thunk", "zen_untrain_ret", "srso_return_thunk",
+                            "srso_untrain_ret", "retbleed_return_thunk", "srso_alias_return_thunk"})
+_INDIRECT_THUNK = re.compile(r"^__x86_indirect_(?:call_|jump_)?thunk_(\w+)$")
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text, 0) & MASK64
+    except ValueError:
+        return None
+
+
+class Decoder:
+    """Decodes functions of one image; stateless between calls apart from its tables."""
+
+    def __init__(self, image: Image, functions: FunctionTable, noreturn: Iterable[str]):
+        self.image = image
+        self.functions = functions
+        self._cs = {
+            32: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32),
+            64: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64),
+        }
+        self._noreturn = {f.start for n in noreturn if (f := functions.named(n)) is not None}
+        self._thunks: dict[int, str] = {}
+        self._return_thunks: set[int] = set()
+        for func in functions:
+            for name in (func.name, *func.aliases):
+                if m := _INDIRECT_THUNK.match(name):
+                    self._thunks[func.start] = _REG_FAMILY.get(m.group(1), m.group(1))
+                if name in _RETURN_THUNKS:
+                    self._return_thunks.add(func.start)
+
+    def code_target(self, value: int | None) -> int | None:
+        """A code address from a value that may be virtual or physical (`_pa(sym)`)."""
+        if value is None:
+            return None
+        if self.image.is_code(value):
+            return value
+        virt = self.image.phys_to_virt(value)
+        return virt if virt is not None and self.image.is_code(virt) else None
+
+    def slot_value(self, slot: int) -> int | None:
+        """The code address a data slot holds: by relocation where the image keeps them,
+        else by its contents."""
+        reloc = self.image.relocation_at(slot)
+        if reloc is not None:
+            return self.code_target(reloc.target)
+        return self.code_target(self.image.read_pointer(slot))
+
+    def decode(self, func: Function, mode: int, starts: Iterable[int] = ()) -> FunctionFacts:
+        """Facts of `func` decoded from its start (and from `starts`, for code entered
+        mid-function) in `mode`."""
+        facts = FunctionFacts(func.start, mode)
+        seen: set[int] = set()
+        work = [(func.start, mode), *((s, mode) for s in starts)]
+        while work:
+            start, run_mode = work.pop()
+            if start not in seen and func.start <= start < func.end:
+                self._run(func, start, run_mode, facts, seen, work)
+        return facts
+
+    def _run(self, func: Function, start: int, mode: int, facts: FunctionFacts,
+             seen: set[int], work: list[tuple[int, int]]) -> None:
+        """Decode straight-line code from `start` until a terminator or decoded code."""
+        code = self.image.read(start, func.end - start)
+        if code is None:
+            return
+        regs: dict[str, tuple[int, int | None]] = {}
+        stack: list[int | None] = []
+        nxt = start
+        mnem = ""
+        for addr, size, mnem, ops in self._cs[mode].disasm_lite(code, start):
+            if addr in seen:
+                return
+            seen.add(addr)
+            facts.instructions += 1
+            nxt = addr + size
+            text = f"{mnem} {ops}".strip()
+            if mnem in ("call", "jmp") or (mnem[0] == "j" and mnem != "jmp"):
+                if self._branch(func, addr, nxt, mnem, ops, mode, text, regs, facts, work):
+                    return
+                if mnem == "call":
+                    regs.clear()
+                continue
+            if mnem in _TERMINATORS:
+                self._terminator(func, addr, mnem, ops, mode, text, stack, facts, work)
+                return
+            self._effects(addr, nxt, mnem, ops, text, regs, stack, facts)
+        # Code that ends in a call does not fall through: the callee does not return.
+        if func.end <= nxt < func.end + 16 and mnem != "call":
+            after = self.functions.starting_at(func.end)
+            if after is not None:
+                facts.transfers.append(Transfer(nxt, EdgeKind.FALLTHROUGH, after.start, mode))
+
+    def _branch(self, func: Function, addr: int, nxt: int, mnem: str, ops: str, mode: int,
+                text: str, regs: dict, facts: FunctionFacts, work: list) -> bool:
+        """Handle call/jmp/jcc; return True when the run ends here."""
+        is_call = mnem == "call"
+        ends_run = mnem == "jmp"
+        target = _int(ops)
+        if target is not None:
+            if mode == 32:
+                target &= 0xFFFFFFFF
+            if func.start <= target < func.end and not is_call:
+                work.append((target, mode))
+                return ends_run
+            if target in self._return_thunks:
+                facts.returns = True
+                return ends_run
+            if target in self._thunks:
+                reg = regs.get(self._thunks[target])
+                self._indirect(addr, is_call, reg, mode, text, facts)
+            else:
+                kind = EdgeKind.CALL if is_call else EdgeKind.JUMP
+                facts.transfers.append(Transfer(addr, kind, self.code_target(target) or target,
+                                                mode, text=text))
+            return ends_run or (is_call and target in self._noreturn)
+        mem = _MEM.search(ops)
+        if mem is None:
+            held = regs.get(_REG_FAMILY.get(ops, ops))
+            local = self.code_target(held[0]) if held else None
+            if local is not None and func.start <= local < func.end and not is_call:
+                work.append((local, mode))
+                return True
+            self._indirect(addr, is_call, held, mode, text, facts)
+            return ends_run
+        slot = self._address(mem.group(2), nxt)
+        if slot is not None:
+            facts.data_refs.append((addr, slot))
+            transfer = Transfer(addr, EdgeKind.SLOT, self.slot_value(slot), mode, slot, text)
+            (facts.transfers if transfer.target is not None else facts.unresolved).append(transfer)
+            return ends_run
+        table = _TABLE.match(mem.group(2))
+        if table and not is_call:
+            base = _int(table.group(4)) or 0
+            base = (-base & MASK64) if table.group(3) == "-" else base
+            targets = self._jump_table(func, base, int(table.group(2)))
+            work.extend((t, mode) for t in targets)
+            if targets:
+                return True
+        facts.unresolved.append(Transfer(addr, EdgeKind.SLOT, None, mode, None, text))
+        return ends_run
+
+    def _indirect(self, addr: int, is_call: bool, reg: tuple[int, int | None] | None, mode: int,
+                  text: str, facts: FunctionFacts) -> None:
+        target = self.code_target(reg[0]) if reg else None
+        if target is None:
+            facts.unresolved.append(Transfer(addr, EdgeKind.REGISTER, None, mode, text=text))
+            return
+        kind = EdgeKind.SLOT if reg[1] is not None else EdgeKind.REGISTER
+        facts.transfers.append(Transfer(addr, kind, target, mode, reg[1], text))
+
+    def _terminator(self, func: Function, addr: int, mnem: str, ops: str, mode: int, text: str,
+                    stack: list, facts: FunctionFacts, work: list) -> None:
+        if mnem in ("ret", "retq"):
+            facts.returns = True
+            return
+        long_mode = 64 if self.image.bits == 64 else mode
+        if mnem == "ljmp" and ":" in ops:
+            raw = _int(ops.split(":", 1)[1])
+            target = self.code_target(raw)
+        elif mnem in ("retf", "retfq", "lret"):
+            target = self.code_target(stack[-1]) if stack and stack[-1] is not None else None
+        else:
+            return
+        if target is None:
+            facts.unresolved.append(Transfer(addr, EdgeKind.FAR, None, long_mode, text=text))
+        elif func.start <= target < func.end:
+            work.append((target, long_mode))
+        else:
+            facts.transfers.append(Transfer(addr, EdgeKind.FAR, target, long_mode, text=text))
+
+    def _effects(self, addr: int, nxt: int, mnem: str, ops: str, text: str, regs: dict,
+                 stack: list, facts: FunctionFacts) -> None:
+        """Track constants, stores, data references and privileged instructions."""
+        if mnem in _PRIVILEGED or (mnem == "mov" and ("cr" in ops or "dr" in ops)
+                                   and _is_control_write(ops)):
+            facts.privileged.append((addr, text))
+        if mnem == "push":
+            stack.append(self._value(ops, regs))
+            return
+        if mnem == "pop":
+            if stack:
+                stack.pop()
+            regs.pop(_REG_FAMILY.get(ops, ops), None)
+            return
+        dest, _, src = ops.partition(", ")
+        mem = _MEM.search(ops)
+        slot = None
+        if mem is not None:
+            slot = self._address(mem.group(2), nxt)
+            if mem.group(1) == "gs" and slot is None:
+                slot = _int(mem.group(2))
+            if slot is not None:
+                facts.data_refs.append((addr, slot))
+        reg = _REG_FAMILY.get(dest)
+        if mnem in ("add", "sub") and reg in regs:
+            self._adjust(reg, mnem, src, regs)
+            return
+        if reg is not None:
+            regs.pop(reg, None)
+            if mnem in ("mov", "movabs", "lea") and src:
+                held = self._load(mnem, dest, src, mem, slot, regs)
+                if held is not None:
+                    regs[reg] = held
+                    self._note_immediate(addr, src, facts)
+        elif mnem == "mov" and slot is not None and dest.startswith(("qword", "dword")):
+            target = self.code_target(self._value(src, regs))
+            if target is not None:
+                facts.stores.append((addr, slot, target))
+
+    def _adjust(self, reg: str, mnem: str, src: str, regs: dict) -> None:
+        """`lea sym(%rip),%rax; sub phys_base(%rip),%rax; add $map,%rax` moves a symbol's
+        address between the kernel's mappings: keep the symbol unless the adjusted value
+        is itself a code address."""
+        value, slot = regs[reg]
+        delta = _int(src)
+        if delta is not None:
+            moved = (value + delta if mnem == "add" else value - delta) & MASK64
+            if self.code_target(moved) is not None:
+                regs[reg] = (moved, slot)
+                return
+        if self.code_target(value) is None:
+            del regs[reg]
+
+    def _load(self, mnem: str, dest: str, src: str, mem: re.Match | None, slot: int | None,
+              regs: dict) -> tuple[int, int | None] | None:
+        """The (value, slot) a mov/lea puts into a register, when it is a known constant."""
+        if mnem == "lea":
+            return None if slot is None else (slot, None)
+        if mem is not None:
+            if slot is None:
+                return None
+            value = self.slot_value(slot)
+            return None if value is None else (value, slot)
+        value = self._value(src, regs)
+        if value is None:
+            return None
+        return (value & 0xFFFFFFFF if dest.startswith("e") else value, None)
+
+    def _value(self, operand: str, regs: dict) -> int | None:
+        value = _int(operand)
+        if value is not None:
+            return value
+        held = regs.get(_REG_FAMILY.get(operand, ""))
+        return held[0] if held else None
+
+    def _note_immediate(self, addr: int, src: str, facts: FunctionFacts) -> None:
+        value = _int(src)
+        if value is not None and value > 0xFFFFFFFF and self.image.section_at(value) is not None:
+            facts.data_refs.append((addr, value))
+
+    @staticmethod
+    def _address(expr: str, nxt: int) -> int | None:
+        """Absolute address of `rip + d` or a plain displacement; None for register bases."""
+        if expr.startswith("rip"):
+            disp = _int(expr[4:].replace(" ", "")) if len(expr) > 3 else 0
+            return None if disp is None else (nxt + disp) & MASK64
+        value = _int(expr)
+        if value is not None and value > 0xFFFF:
+            return value
+        return None
+
+    def _jump_table(self, func: Function, base: int, scale: int) -> list[int]:
+        """Targets of a jump table: consecutive pointers into the function itself."""
+        out = []
+        for i in range(512):
+            data = self.image.read(base + i * scale, scale)
+            if data is None:
+                break
+            target = int.from_bytes(data, "little", signed=scale == 4) & MASK64
+            if not func.start <= target < func.end:
+                break
+            out.append(target)
+        return out
+
+
+def _is_control_write(ops: str) -> bool:
+    dest = ops.partition(", ")[0]
+    return dest.startswith(("cr", "dr"))

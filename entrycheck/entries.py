@@ -1,0 +1,108 @@
+"""Boot entries of an image: the catalogue matched against its symbols and Xen notes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from entrycheck.errors import EntrycheckError
+from entrycheck.functions import FunctionTable
+from entrycheck.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
+from entrycheck.knowledge import EntrySpec, Knowledge
+
+NOTES = {"XEN_ELFNOTE_ENTRY": XEN_ELFNOTE_ENTRY, "XEN_ELFNOTE_PHYS32_ENTRY": XEN_ELFNOTE_PHYS32_ENTRY}
+_USER_ENTRY = re.compile(r"^([\w.+-]+)=([\w.$]+)(?:@(32|64))?$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A boot entry found in an image."""
+
+    name: str
+    symbol: str
+    address: int
+    mode: int
+    found: tuple[str, ...]   # how it was found: "symbol", "note XEN_ELFNOTE_ENTRY", "user"
+    about: str = ""
+    warning: str | None = None
+
+    def as_json(self) -> dict:
+        out = {"name": self.name, "symbol": self.symbol, "address": f"{self.address:#x}",
+               "mode": self.mode, "found": list(self.found), "about": self.about}
+        if self.warning:
+            out["warning"] = self.warning
+        return out
+
+
+def image_kind(image: Image, knowledge: Knowledge) -> str:
+    """`compressed` for the decompressor's vmlinux, else `vmlinux`."""
+    names = image.symbols_by_name
+    return "compressed" if any(m in names for m in knowledge.compressed_markers) else "vmlinux"
+
+
+def find_entries(image: Image, functions: FunctionTable, knowledge: Knowledge,
+                 user: list[str] = ()) -> list[Entry]:
+    """The catalogued entries present in the image, then the user's `NAME=SYMBOL[@32]`."""
+    kind = image_kind(image, knowledge)
+    found = [
+        entry for spec in knowledge.entries
+        if spec.image == kind and spec.bits in (None, image.bits)
+        and (entry := _match(spec, image, functions)) is not None
+    ]
+    for text in user:
+        entry = parse_user_entry(text, functions)
+        found = [e for e in found if e.name != entry.name] + [entry]
+    return found
+
+
+def parse_user_entry(text: str, functions: FunctionTable) -> Entry:
+    """An entry from `--entry NAME=SYMBOL[@32|@64]`."""
+    m = _USER_ENTRY.match(text)
+    if m is None:
+        raise EntrycheckError(f"bad --entry {text!r}: expected NAME=SYMBOL or NAME=SYMBOL@32")
+    name, symbol, mode = m.group(1), m.group(2), int(m.group(3) or 64)
+    func = functions.named(symbol)
+    if func is None:
+        raise EntrycheckError(f"--entry {text}: no code symbol {symbol!r} in the image")
+    return Entry(name, func.name, func.start, mode, ("user",))
+
+
+def select_entry(entries: list[Entry], name: str) -> Entry:
+    """The entry called `name`; EntrycheckError listing the known ones when absent."""
+    for entry in entries:
+        if entry.name == name:
+            return entry
+    known = ", ".join(e.name for e in entries) or "none"
+    raise EntrycheckError(f"no entry {name!r} in this image (entries found: {known})")
+
+
+def _match(spec: EntrySpec, image: Image, functions: FunctionTable) -> Entry | None:
+    func = next((f for s in spec.symbols if (f := functions.named(s)) is not None), None)
+    note_addr = _note_address(spec, image)
+    if func is None and note_addr is None:
+        return None
+    if func is None:
+        holder = functions.at(note_addr)
+        if holder is None:
+            return None
+        return Entry(spec.name, holder.name, note_addr, spec.mode, (f"note {spec.note}",),
+                     spec.about)
+    found = ("symbol",)
+    warning = None
+    if note_addr is not None:
+        found += (f"note {spec.note}",)
+        if note_addr != func.start:
+            warning = (f"{spec.note} gives {note_addr:#x}, symbol {func.name} is at "
+                       f"{func.start:#x}")
+    return Entry(spec.name, func.name, func.start, spec.mode, found, spec.about, warning)
+
+
+def _note_address(spec: EntrySpec, image: Image) -> int | None:
+    if spec.note is None:
+        return None
+    value = image.xen_note(NOTES[spec.note])
+    if value is None:
+        return None
+    if spec.note == "XEN_ELFNOTE_PHYS32_ENTRY":
+        return image.phys_to_virt(value)
+    return value
