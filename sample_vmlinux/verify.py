@@ -134,7 +134,8 @@ def reach(entry, xen_pv):
             continue
         seen.add(n)
         for s, k, d in EDGES:
-            if s == n and (xen_pv or "xen-pv only" not in k):
+            # pv_ops slots: xen-pv's own store replaces the static initializer (strong update)
+            if s == n and ("pv_ops" not in k or ("xen-pv only" in k) == xen_pv):
                 todo.append(d)
     # secondary_startup_64/verify_cpu are only entered through the inner label on these paths
     return sorted(seen)
