@@ -126,6 +126,7 @@ class _Walk:
             func, mode, at = self.queue.popleft()
             self._expand(func, mode, at)
         self._strong_update(root.name)
+        self._propagate_returns()
         resolved = sum(1 for *_, d in self.graph.edges(data=True)
                        if d["edge"].kind in (EdgeKind.SLOT, EdgeKind.REGISTER, EdgeKind.OPS))
         return EntryGraph(self.entry, root.name, self.graph,
@@ -196,3 +197,20 @@ class _Walk:
             keep = nx.descendants(self.graph, root) | {root}
             self.graph.remove_nodes_from([n for n in list(self.graph) if n not in keep])
             self.unresolved = {k: u for k, u in self.unresolved.items() if u.function in keep}
+
+    def _propagate_returns(self) -> None:
+        """A function returns if it has a `ret`, or tail-jumps to one that returns."""
+        g = self.graph
+        changed = True
+        while changed:
+            changed = False
+            for node, returns in g.nodes(data="returns", default=True):
+                if returns:
+                    continue
+                for succ in g.successors(node):
+                    kind = g[node][succ]["edge"].kind
+                    tail = kind in (EdgeKind.JUMP, EdgeKind.FALLTHROUGH) or (
+                        kind != EdgeKind.CALL and g[node][succ]["edge"].text.startswith("jmp"))
+                    if tail and g.nodes[succ].get("returns", True):
+                        g.nodes[node]["returns"] = changed = True
+                        break

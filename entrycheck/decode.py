@@ -101,7 +101,7 @@ class Decoder:
         if code is None:
             return
         regs: dict[str, tuple[int, int | None]] = {}
-        stack: list[int | None] = []
+        stack: list[tuple[int | None, int | None]] = []  # pushed (value, slot it came from)
         nxt = start
         mnem = ""
         for addr, size, mnem, ops in self._cs[mode].disasm_lite(code, start):
@@ -147,8 +147,10 @@ class Decoder:
                 self._indirect(addr, is_call, reg, mode, text, facts)
             else:
                 kind = EdgeKind.CALL if is_call else EdgeKind.JUMP
-                facts.transfers.append(Transfer(addr, kind, self.code_target(target) or target,
-                                                mode, text=text))
+                resolved = self.code_target(target) or target
+                facts.transfers.append(Transfer(addr, kind, resolved, mode, text=text))
+                if not is_call and self.functions.at(resolved) is None:
+                    facts.returns = True  # leaves for code we cannot see: assume it returns
             return ends_run or (is_call and target in self._noreturn)
         mem = _MEM.search(ops)
         if mem is None:
@@ -164,6 +166,7 @@ class Decoder:
             facts.data_refs.append((addr, slot))
             transfer = Transfer(addr, EdgeKind.SLOT, self.slot_value(slot), mode, slot, text)
             (facts.transfers if transfer.target is not None else facts.unresolved).append(transfer)
+            facts.returns |= transfer.target is None and not is_call
             return ends_run
         table = _TABLE.match(mem.group(2))
         if table and not is_call:
@@ -174,6 +177,7 @@ class Decoder:
             if targets:
                 return True
         facts.unresolved.append(Transfer(addr, EdgeKind.SLOT, None, mode, None, text))
+        facts.returns |= not is_call
         return ends_run
 
     def _indirect(self, addr: int, is_call: bool, reg: tuple[int, int | None] | None, mode: int,
@@ -181,6 +185,7 @@ class Decoder:
         target = self.code_target(reg[0]) if reg else None
         if target is None:
             facts.unresolved.append(Transfer(addr, EdgeKind.REGISTER, None, mode, text=text))
+            facts.returns |= not is_call  # an unknown tail call may return
             return
         kind = EdgeKind.SLOT if reg[1] is not None else EdgeKind.REGISTER
         facts.transfers.append(Transfer(addr, kind, target, mode, reg[1], text))
@@ -194,16 +199,18 @@ class Decoder:
         if mnem == "ljmp" and ":" in ops:
             raw = _int(ops.split(":", 1)[1])
             target = self.code_target(raw)
+            slot = None
         elif mnem in ("retf", "retfq", "lret"):
-            target = self.code_target(stack[-1]) if stack and stack[-1] is not None else None
+            value, slot = stack[-1] if stack else (None, None)
+            target = self.code_target(value)
         else:
             return
         if target is None:
-            facts.unresolved.append(Transfer(addr, EdgeKind.FAR, None, long_mode, text=text))
+            facts.unresolved.append(Transfer(addr, EdgeKind.FAR, None, long_mode, slot, text))
         elif func.start <= target < func.end:
             work.append((target, long_mode))
         else:
-            facts.transfers.append(Transfer(addr, EdgeKind.FAR, target, long_mode, text=text))
+            facts.transfers.append(Transfer(addr, EdgeKind.FAR, target, long_mode, slot, text))
 
     def _effects(self, addr: int, nxt: int, mnem: str, ops: str, text: str, regs: dict,
                  stack: list, facts: FunctionFacts) -> None:
@@ -212,7 +219,8 @@ class Decoder:
                                    and _is_control_write(ops)):
             facts.privileged.append((addr, text))
         if mnem == "push":
-            stack.append(self._value(ops, regs))
+            held = regs.get(_REG_FAMILY.get(ops, ""))
+            stack.append(held if held else (_int(ops), None))
             return
         if mnem == "pop":
             if stack:

@@ -78,6 +78,10 @@ class FunctionTable:
     def __iter__(self):
         return iter(self._functions.values())
 
+    def names(self) -> frozenset[str]:
+        """Every code symbol name, aliases included."""
+        return frozenset(self._by_name)
+
     def at(self, addr: int) -> Function | None:
         """The function whose extent holds an address."""
         i = bisect.bisect_right(self._starts, addr) - 1

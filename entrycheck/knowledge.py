@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -32,6 +33,9 @@ class Knowledge:
     head_symbols: tuple[str, ...]
     init_sections: frozenset[str]
     noreturn: frozenset[str]
+    boot_ends: frozenset[str]
+    error_exits: frozenset[str]
+    digest: str  # of the data file, so caches follow changes to it
 
 
 @cache
@@ -50,4 +54,7 @@ def x86() -> Knowledge:
         head_symbols=tuple(data["head_symbols"]),
         init_sections=frozenset(data["init_sections"]),
         noreturn=frozenset(data["noreturn"]),
+        boot_ends=frozenset(data["boot_ends"]),
+        error_exits=frozenset(data["error_exits"]),
+        digest=hashlib.sha256(text.encode()).hexdigest()[:16],
     )

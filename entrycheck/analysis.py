@@ -1,0 +1,151 @@
+"""One analysis of an image: its entries and their graphs, cached on disk by build-id."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from entrycheck import __version__
+from entrycheck.callgraph import EntryGraph, GraphBuilder
+from entrycheck.entries import Entry, find_entries, select_entry
+from entrycheck.errors import EntrycheckError
+from entrycheck.functions import FunctionTable, normalise_name
+from entrycheck.image import Image
+from entrycheck.knowledge import Knowledge, x86
+
+CACHE_FORMAT = 4
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "entrycheck"
+
+
+@dataclass
+class Analysis:
+    """Everything the queries need, free of ELF and decoder objects (so it pickles)."""
+
+    image: str
+    build_id: str | None
+    bits: int
+    has_dwarf: bool
+    has_relocations: bool
+    functions: frozenset[str]
+    entries: list[Entry]
+    graphs: dict[str, EntryGraph]
+    seconds: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
+
+    @property
+    def knowledge(self) -> Knowledge:
+        return x86()
+
+    def entry(self, name: str) -> Entry:
+        return select_entry(self.entries, name)
+
+    def graph(self, name: str) -> EntryGraph:
+        return self.graphs[self.entry(name).name]
+
+    def function_in(self, graph: EntryGraph, name: str) -> str:
+        """The node for a user-given function name (exact, else without compiler suffixes)."""
+        if name in graph.graph:
+            return name
+        wanted = normalise_name(name)
+        for node in graph.graph:
+            if normalise_name(node) == wanted:
+                return node
+        if name in self.functions or any(normalise_name(f) == wanted for f in self.functions):
+            raise EntrycheckError(f"entry {graph.entry.name} does not reach {name}")
+        raise EntrycheckError(f"no function named {name!r} in {self.image}")
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path | None = None,
+            progress: Progress | None = None) -> Analysis:
+    """Analyse every entry of an image, or load the result cached for its build."""
+    knowledge = x86()
+    image = Image(path)
+    cache_file = _cache_file(image, user_entries, cache_dir)
+    if cache_file is not None and (hit := _load(cache_file)) is not None:
+        hit.image = str(path)
+        hit.cached = True
+        return hit
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    functions = FunctionTable(image)
+    entries = find_entries(image, functions, knowledge, list(user_entries))
+    seconds["symbols"] = time.perf_counter() - start
+    builder = GraphBuilder(image, functions, knowledge)
+    init = _init_predicate(image, functions, knowledge)
+    graphs = {}
+    for i, entry in enumerate(entries):
+        if progress:
+            progress(f"decoding from {entry.name}", i, len(entries))
+        t = time.perf_counter()
+        graph = builder.build(entry)
+        for name, address in graph.graph.nodes(data="address"):
+            graph.graph.nodes[name]["init"] = init(address, graph.graph.nodes[name]["section"])
+        graphs[entry.name] = graph
+        seconds[f"graph {entry.name}"] = time.perf_counter() - t
+    if progress:
+        progress("done", len(entries), len(entries))
+    seconds["total"] = time.perf_counter() - start
+    result = Analysis(str(path), image.build_id, image.bits, image.has_dwarf,
+                      image.has_relocations, functions.names(), entries, graphs, seconds)
+    if cache_file is not None:
+        _store(cache_file, result)
+    return result
+
+
+def _init_predicate(image: Image, functions: FunctionTable,
+                    knowledge: Knowledge) -> Callable[[int, str], bool]:
+    """Init code: the init sections, and where head code is linked into .text (as in 6.1),
+    the range from _text to the end of the last catalogued head symbol."""
+    head_end = 0
+    text = image.symbol_address("_text")
+    if image.section(".head.text") is None and text is not None:
+        ends = [f.end for s in knowledge.head_symbols if (f := functions.named(s)) is not None]
+        head_end = max(ends, default=0)
+
+    def is_init(address: int, section: str) -> bool:
+        return section in knowledge.init_sections or (text or 0) <= address < head_end
+
+    return is_init
+
+
+def _cache_file(image: Image, user_entries: list[str], cache_dir: Path | None) -> Path | None:
+    if os.environ.get("ENTRYCHECK_NO_CACHE"):
+        return None
+    identity = image.build_id
+    if identity is None:
+        st = image.path.stat()
+        identity = f"{image.path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    key = "\0".join([identity, __version__, str(CACHE_FORMAT), x86().digest,
+                     *sorted(user_entries)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return (cache_dir or DEFAULT_CACHE) / "analyses" / f"{digest}.pickle"
+
+
+def _load(path: Path) -> Analysis | None:
+    try:
+        with path.open("rb") as f:
+            data = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return None
+    return data if isinstance(data, Analysis) else None
+
+
+def _store(path: Path, result: Analysis) -> None:
+    """Write atomically; a cache that cannot be written is not an error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        return

@@ -1,0 +1,115 @@
+"""The `entrycheck` command line: parses arguments, runs a query, prints text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from entrycheck import __version__, queries
+from entrycheck.analysis import Analysis, analyse
+from entrycheck.errors import EntrycheckError
+from entrycheck.progress import progress_bar
+from entrycheck.render import render
+
+
+def sample_image() -> Path:
+    """The sample kernel shipped with the package (built from sample_vmlinux/)."""
+    return Path(str(resources.files("entrycheck").joinpath("data/sample_vmlinux")))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="entrycheck",
+        description="Static analysis of the Linux x86 kernel's boot entry paths.")
+    parser.add_argument("--version", action="version", version=f"entrycheck {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("image", nargs="?", type=Path,
+                        help="vmlinux ELF (default: the bundled sample_vmlinux)")
+    common.add_argument("--json", action="store_true", help="print one JSON object")
+    common.add_argument("--cache-dir", type=Path, help="analysis cache (~/.cache/entrycheck)")
+    common.add_argument("--define", action="append", default=[], metavar="NAME=SYMBOL[@32]",
+                        help="add an entry (also possible as --entry NAME=SYMBOL)")
+    scoped = argparse.ArgumentParser(add_help=False)
+    scoped.add_argument("--scope", choices=queries.SCOPES, default="init",
+                        help="init: init code on the boot path (default); early: all code "
+                             "on the boot path (up to start_kernel); all: everything reached")
+    entry = argparse.ArgumentParser(add_help=False)
+    entry.add_argument("--entry", required=True,
+                       help="entry name (see `entries`), or NAME=SYMBOL[@32] to define one")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("entries", parents=[common], help="list the entries found in the image")
+    sub.add_parser("reach", parents=[common, scoped, entry], help="what an entry reaches")
+    p = sub.add_parser("skip", parents=[common, scoped, entry],
+                       help="what the reference reaches before convergence that the entry never does")
+    p.add_argument("--against", default=None, help="reference entry (default: native)")
+    sub.add_parser("why", parents=[common, entry], usage="entrycheck why [IMAGE] --entry E FUNCTION",
+                   help="a call chain from the entry to FUNCTION")
+    return parser
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse; positionals may come after options (`why IMAGE --entry E FUNCTION`)."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    words = [w for w in extra if not w.startswith("-")]
+    if len(words) != len(extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "why":
+        words = ([str(args.image)] if args.image else []) + words
+        if len(words) not in (1, 2):
+            parser.error("why takes [IMAGE] and one FUNCTION")
+        args.image = Path(words[0]) if len(words) == 2 else None
+        args.function = words[-1]
+    elif words:
+        if args.image is not None or len(words) > 1:
+            parser.error(f"unrecognized arguments: {' '.join(words)}")
+        args.image = Path(words[0])
+    return args
+
+
+def _run(args: argparse.Namespace) -> dict:
+    defined = list(args.define)
+    entry_name = getattr(args, "entry", None)
+    if entry_name and "=" in entry_name:
+        defined.append(entry_name)
+        entry_name = entry_name.split("=", 1)[0]
+    image = args.image
+    if image is None:
+        image = sample_image()
+        print(f"entrycheck: no IMAGE given, using the sample kernel {image}", file=sys.stderr)
+    show = progress_bar(enabled=not args.json)
+    analysis: Analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show)
+    if args.command == "entries":
+        return queries.entries(analysis)
+    if args.command == "reach":
+        return queries.reach(analysis, entry_name, args.scope)
+    if args.command == "skip":
+        against = args.against or analysis.knowledge.reference
+        return queries.skip(analysis, entry_name, against, args.scope)
+    return queries.why(analysis, entry_name, args.function)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    try:
+        result = _run(args)
+    except EntrycheckError as exc:
+        print(f"entrycheck: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("entrycheck: interrupted", file=sys.stderr)
+        return 130
+    try:
+        print(json.dumps(result, indent=1) if args.json else render(result))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `entrycheck ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

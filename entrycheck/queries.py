@@ -1,0 +1,101 @@
+"""The CLI's questions answered as JSON-ready dicts: entries, reach, skip, why."""
+
+from __future__ import annotations
+
+from entrycheck.analysis import Analysis
+from entrycheck.callgraph import EntryGraph
+from entrycheck.paths import boot_path, chain, diverge
+
+SCOPES = ("init", "early", "all")
+
+FORMAT = "entrycheck-query/1"
+
+
+def _header(analysis: Analysis, command: str) -> dict:
+    return {"format": FORMAT, "command": command, "image": analysis.image,
+            "build_id": analysis.build_id, "cached": analysis.cached}
+
+
+def _function(graph: EntryGraph, name: str) -> dict:
+    node = graph.graph.nodes[name]
+    return {"name": name, "address": f"{node['address']:#x}", "section": node["section"],
+            "init": bool(node.get("init"))}
+
+
+def entries(analysis: Analysis) -> dict:
+    out = _header(analysis, "entries")
+    out["bits"] = analysis.bits
+    out["entries"] = [e.as_json() for e in analysis.entries]
+    return out
+
+
+def in_scope(analysis: Analysis, graph: EntryGraph, scope: str) -> set[str]:
+    """`all`: everything reached; `early`: the boot path (up to start_kernel);
+    `init`: init code on the boot path (.init.text, head code)."""
+    if scope == "all":
+        return set(graph.graph)
+    early = boot_path(graph, analysis.knowledge)
+    if scope == "early":
+        return early
+    return {n for n in early if graph.graph.nodes[n].get("init")}
+
+
+def reach(analysis: Analysis, entry: str, scope: str) -> dict:
+    graph = analysis.graph(entry)
+    names = sorted(in_scope(analysis, graph, scope))
+    unresolved = [u.as_json() for u in graph.unresolved]
+    out = _header(analysis, "reach")
+    out.update({
+        "entry": graph.entry.name,
+        "scope": scope,
+        "reached": [_function(graph, n) for n in names],
+        "total_reached": len(graph.graph),
+        "indirect": {
+            "resolved": graph.indirect_resolved,
+            "unresolved": len(unresolved),
+            "share_resolved": _share(graph.indirect_resolved, len(unresolved)),
+        },
+        "unresolved": unresolved,
+    })
+    return out
+
+
+def skip(analysis: Analysis, entry: str, against: str, scope: str) -> dict:
+    graph, reference = analysis.graph(entry), analysis.graph(against)
+    div = diverge(graph, reference, analysis.knowledge)
+    ref_scope, own_scope = in_scope(analysis, reference, scope), in_scope(analysis, graph, scope)
+    out = _header(analysis, "skip")
+    out.update({
+        "entry": graph.entry.name,
+        "against": reference.entry.name,
+        "scope": scope,
+        "convergence": div.convergence,
+        "skipped": [
+            {**_function(reference, n),
+             "chain": [link.function for link in chain(reference, n, analysis.knowledge)]}
+            for n in div.reference_only if n in ref_scope
+        ],
+        "entry_only": [
+            _function(graph, n) for n in div.entry_only if n in own_scope
+        ],
+    })
+    return out
+
+
+def why(analysis: Analysis, entry: str, function: str) -> dict:
+    graph = analysis.graph(entry)
+    function = analysis.function_in(graph, function)
+    links = chain(graph, function, analysis.knowledge)
+    out = _header(analysis, "why")
+    out.update({
+        "entry": graph.entry.name,
+        "function": function,
+        "chain": [link.function for link in links],
+        "links": [link.as_json() for link in links],
+    })
+    return out
+
+
+def _share(resolved: int, unresolved: int) -> float | None:
+    total = resolved + unresolved
+    return round(resolved / total, 4) if total else None

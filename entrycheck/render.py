@@ -1,0 +1,68 @@
+"""Plain-text rendering of the query results (the JSON dicts of entrycheck.queries)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _lines_entries(r: dict) -> list[str]:
+    out = [f"{'ENTRY':<16} {'SYMBOL':<24} {'ADDRESS':<20} MODE  FOUND BY"]
+    for e in r["entries"]:
+        out.append(f"{e['name']:<16} {e['symbol']:<24} {e['address']:<20} {e['mode']:<5} "
+                   f"{', '.join(e['found'])}")
+        if e.get("warning"):
+            out.append(f"  warning: {e['warning']}")
+    if not r["entries"]:
+        out.append("(no catalogued entry found; add one with --entry NAME=SYMBOL[@32])")
+    return out
+
+
+def _lines_reach(r: dict) -> list[str]:
+    ind = r["indirect"]
+    share = "n/a" if ind["share_resolved"] is None else f"{ind['share_resolved']:.0%}"
+    out = [f"{r['entry']} reaches {len(r['reached'])} functions in scope {r['scope']} "
+           f"({r['total_reached']} in all); indirect transfers resolved {ind['resolved']}, "
+           f"unresolved {ind['unresolved']} ({share} resolved)"]
+    out += [f"  {f['name']:<40} {f['section']:<14} {f['address']}" for f in r["reached"]]
+    return out
+
+
+def _lines_skip(r: dict) -> list[str]:
+    conv = ", ".join(r["convergence"]) or "none found"
+    out = [f"{r['entry']} vs {r['against']}: paths converge at {conv}",
+           f"{r['against']} reaches {len(r['skipped'])} functions before convergence that "
+           f"{r['entry']} never reaches (scope {r['scope']}):"]
+    for f in r["skipped"]:
+        out.append(f"  {f['name']:<40} {f['section']:<12} via {' > '.join(f['chain'])}")
+    if r["entry_only"]:
+        out.append(f"{r['entry']} alone reaches {len(r['entry_only'])} functions before "
+                   f"convergence:")
+        out += [f"  {f['name']:<40} {f['section']}" for f in r["entry_only"]]
+    return out
+
+
+def _lines_why(r: dict) -> list[str]:
+    out = [f"{r['entry']} reaches {r['function']} in {len(r['chain']) - 1} steps:"]
+    for link in r["links"]:
+        edge = link.get("edge")
+        if edge is None:
+            out.append(f"  {link['function']} (entry)")
+            continue
+        via = f" via {edge['via']}" if edge.get("via") else ""
+        out.append(f"  -> {link['function']:<36} [{edge['kind']}{via}] at {edge['site']}: "
+                   f"{edge['instruction']}")
+    return out
+
+
+RENDERERS: dict[str, Callable[[dict], list[str]]] = {
+    "entries": _lines_entries,
+    "reach": _lines_reach,
+    "skip": _lines_skip,
+    "why": _lines_why,
+}
+
+
+def render(result: dict) -> str:
+    """The text form of a query result."""
+    head = f"{result['image']}" + (f" (build-id {result['build_id']})" if result["build_id"] else "")
+    return "\n".join([head, *RENDERERS[result["command"]](result)])
