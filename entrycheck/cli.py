@@ -44,9 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("entries", parents=[common], help="list the entries found in the image")
     sub.add_parser("reach", parents=[common, scoped, entry], help="what an entry reaches")
     p = sub.add_parser("skip", parents=[common, scoped, entry],
-                       help="what the reference reaches before convergence that the entry never does")
+                       help="what the reference reaches before convergence, the entry never")
     p.add_argument("--against", default=None, help="reference entry (default: native)")
-    sub.add_parser("why", parents=[common, entry], usage="entrycheck why [IMAGE] --entry E FUNCTION",
+    sub.add_parser("why", parents=[common, entry],
+                   usage="entrycheck why [IMAGE] --entry E FUNCTION",
                    help="a call chain from the entry to FUNCTION")
     return parser
 

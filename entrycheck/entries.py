@@ -10,7 +10,8 @@ from entrycheck.functions import FunctionTable
 from entrycheck.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
 from entrycheck.knowledge import EntrySpec, Knowledge
 
-NOTES = {"XEN_ELFNOTE_ENTRY": XEN_ELFNOTE_ENTRY, "XEN_ELFNOTE_PHYS32_ENTRY": XEN_ELFNOTE_PHYS32_ENTRY}
+NOTES = {"XEN_ELFNOTE_ENTRY": XEN_ELFNOTE_ENTRY,
+         "XEN_ELFNOTE_PHYS32_ENTRY": XEN_ELFNOTE_PHYS32_ENTRY}
 _USER_ENTRY = re.compile(r"^([\w.+-]+)=([\w.$]+)(?:@(32|64))?$")
 
 

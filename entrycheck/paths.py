@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import pairwise
 
 import networkx as nx
 
@@ -57,7 +58,7 @@ def chain(graph: EntryGraph, function: str, knowledge: Knowledge) -> list[Link]:
     within = early if function in early else g
     nodes = nx.shortest_path(within, graph.root, function)
     links = [Link(nodes[0], None)]
-    links += [Link(b, g[a][b]["edge"]) for a, b in zip(nodes, nodes[1:], strict=False)]
+    links += [Link(b, g[a][b]["edge"]) for a, b in pairwise(nodes)]
     return links
 
 

@@ -64,5 +64,6 @@ RENDERERS: dict[str, Callable[[dict], list[str]]] = {
 
 def render(result: dict) -> str:
     """The text form of a query result."""
-    head = f"{result['image']}" + (f" (build-id {result['build_id']})" if result["build_id"] else "")
+    build = f" (build-id {result['build_id']})" if result["build_id"] else ""
+    head = f"{result['image']}{build}"
     return "\n".join([head, *RENDERERS[result["command"]](result)])
