@@ -20,7 +20,11 @@ from entrycheck.image import Image
 from entrycheck.knowledge import Knowledge, x86
 
 CACHE_FORMAT = 4
-DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "entrycheck"
+
+
+def default_cache() -> Path:
+    """~/.cache/entrycheck, or under $XDG_CACHE_HOME."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "entrycheck"
 
 
 @dataclass
@@ -127,7 +131,7 @@ def _cache_file(image: Image, user_entries: list[str], cache_dir: Path | None) -
     key = "\0".join([identity, __version__, str(CACHE_FORMAT), x86().digest,
                      *sorted(user_entries)])
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return (cache_dir or DEFAULT_CACHE) / "analyses" / f"{digest}.pickle"
+    return (cache_dir or default_cache()) / "analyses" / f"{digest}.pickle"
 
 
 def _load(path: Path) -> Analysis | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from entrycheck import dwarf
 from entrycheck.dwarf import DwarfIndex, Inlined, SourceLocation
 from entrycheck.errors import EntrycheckError
 from entrycheck.image import Image
@@ -78,6 +79,19 @@ def test_sample_fallback_without_aranges_in_memory(sample_image: Image) -> None:
     index._aranges = ([], [])  # as if .debug_aranges were empty
     _check_sample(index, sample_image)
     assert index._cu_scan is not None and index._cu_scan[1]
+
+
+def test_sample_fallback_through_pyelftools(
+    sample_image: Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = DwarfIndex(VMLINUX)
+    fast._aranges = ([], [])
+    fast.locations({"x": 0})  # byte-level top-DIE reader
+    monkeypatch.setattr(dwarf, "_top_die_pcs", lambda *args: None)  # as for unhandled forms
+    index = DwarfIndex(VMLINUX)
+    index._aranges = ([], [])
+    _check_sample(index, sample_image)
+    assert index._cu_scan == fast._cu_scan
 
 
 def test_sample_fallback_without_aranges_section(sample_image: Image, tmp_path: Path) -> None:

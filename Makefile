@@ -1,0 +1,36 @@
+# entrycheck: `make demo` installs and runs on sample_vmlinux; `make test` installs and tests.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install demo test test-real sample clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: install
+	$(BIN)/entrycheck entries
+	$(BIN)/entrycheck skip --entry xen-pv
+	$(BIN)/entrycheck why --entry pvh x86_64_start_kernel
+
+# The real-kernel tier runs when CI=true or ENTRYCHECK_REAL_KERNEL=1 (it fetches Debian's
+# kernel into ~/.cache/entrycheck once).
+test: install
+	bash scripts/install-system-deps
+	$(BIN)/ruff check entrycheck tests scripts
+	$(BIN)/pytest -q
+
+test-real: install
+	bash scripts/install-system-deps
+	ENTRYCHECK_REAL_KERNEL=1 $(BIN)/pytest -q
+
+sample:
+	$(MAKE) -C sample_vmlinux
+
+clean:
+	rm -rf $(VENV) build *.egg-info

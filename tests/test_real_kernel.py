@@ -1,0 +1,98 @@
+"""The real-kernel tier: Debian's 6.1 cloud-amd64 vmlinux, checked against what its source
+(head_64.S, head64.c, xen-head.S, enlighten_pv.c, pvh/head.S) and binutils say."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from entrycheck.cli import main
+from entrycheck.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
+
+pytestmark = pytest.mark.realkernel
+
+NATIVE_ONLY = {"startup_64", "__startup_64", "startup_64_setup_env", "verify_cpu",
+               "secondary_startup_64_no_verify", "sme_enable", "x86_64_start_kernel"}
+SHARED = {"clear_bss", "idt_setup_early_handler", "x86_64_start_reservations", "start_kernel",
+          "copy_bootdata", "reset_early_page_tables"}
+
+
+def query(capsys, *argv: str) -> dict:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module", params=["vmlinux_nodebug", "vmlinux"])
+def kernel(request, debian61):
+    return str(debian61[request.param])
+
+
+def nm_address(path: str, name: str) -> int:
+    out = subprocess.run(["nm", path], capture_output=True, text=True, check=True).stdout
+    m = re.search(rf"^([0-9a-f]+) \w {re.escape(name)}$", out, re.M)
+    assert m, name
+    return int(m.group(1), 16)
+
+
+def test_entries_at_symbol_and_note_addresses(capsys, kernel):
+    got = {e["name"]: e for e in query(capsys, "entries", kernel)["entries"]}
+    assert set(got) == {"native", "xen-pv", "pvh"}
+    image = Image(kernel)
+    assert int(got["native"]["address"], 16) == nm_address(kernel, "startup_64")
+    assert int(got["xen-pv"]["address"], 16) == image.xen_note(XEN_ELFNOTE_ENTRY)
+    assert int(got["xen-pv"]["address"], 16) == nm_address(kernel, "startup_xen")
+    pvh = image.phys_to_virt(image.xen_note(XEN_ELFNOTE_PHYS32_ENTRY))
+    assert int(got["pvh"]["address"], 16) == pvh == nm_address(kernel, "pvh_start_xen")
+    assert got["pvh"]["mode"] == 32 and not any(e.get("warning") for e in got.values())
+
+
+def test_xen_pv_skips_native_head_code(capsys, kernel):
+    out = query(capsys, "skip", kernel, "--entry", "xen-pv")
+    skipped = {f["name"] for f in out["skipped"]}
+    assert out["convergence"] == ["x86_64_start_reservations"]
+    assert skipped >= NATIVE_ONLY
+    assert not skipped & SHARED
+    entry_only = {f["name"] for f in out["entry_only"]}
+    assert {"xen_start_kernel", "xen_setup_kernel_pagetable"} <= entry_only
+
+
+def test_pvh_joins_native_at_startup_64(capsys, kernel):
+    out = query(capsys, "skip", kernel, "--entry", "pvh")
+    assert out["convergence"] == ["startup_64"]
+    assert out["skipped"] == []
+    assert {"pvh_start_xen", "xen_prepare_pvh"} <= {f["name"] for f in out["entry_only"]}
+
+
+def objdump_at(path: str, site: int) -> str:
+    out = subprocess.run(["objdump", "-d", f"--start-address={site:#x}",
+                          f"--stop-address={site + 16:#x}", path],
+                         capture_output=True, text=True, check=True).stdout
+    lines = [line for line in out.splitlines() if re.match(r"^\s*[0-9a-f]+:\t", line)]
+    return lines[0]
+
+
+@pytest.mark.parametrize(("entry", "function"), [
+    ("native", "x86_64_start_kernel"), ("native", "sme_encrypt_kernel"),
+    ("xen-pv", "xen_setup_kernel_pagetable"), ("pvh", "x86_64_start_kernel"),
+])
+def test_why_chains_are_visible_in_objdump(capsys, kernel, entry, function):
+    out = query(capsys, "why", kernel, "--entry", entry, function)
+    assert out["chain"][-1] == function
+    for link in out["links"][1:]:
+        edge = link["edge"]
+        line = objdump_at(kernel, int(edge["site"], 16))
+        if edge["kind"] in ("call", "jump"):
+            named = rf"<{re.escape(link['function'])}(\+0x[0-9a-f]+)?>"
+            assert re.search(named, line), (link, line)
+        elif edge["kind"] == "far":
+            assert "lret" in line, (link, line)
+        else:
+            assert "*" in line, (link, line)  # an indirect call/jmp
+
+
+def test_repeat_query_uses_cache(capsys, kernel):
+    query(capsys, "entries", kernel)
+    assert query(capsys, "entries", kernel)["cached"] is True
