@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from entrycheck import __version__
@@ -18,8 +19,6 @@ from entrycheck.errors import EntrycheckError
 from entrycheck.functions import FunctionTable, normalise_name
 from entrycheck.image import Image
 from entrycheck.knowledge import Knowledge, x86
-
-CACHE_FORMAT = 4
 
 
 def default_cache() -> Path:
@@ -128,10 +127,19 @@ def _cache_file(image: Image, user_entries: list[str], cache_dir: Path | None) -
     if identity is None:
         st = image.path.stat()
         identity = f"{image.path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    key = "\0".join([identity, __version__, str(CACHE_FORMAT), x86().digest,
+    key = "\0".join([identity, __version__, _code_digest(), x86().digest,
                      *sorted(user_entries)])
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     return (cache_dir or default_cache()) / "analyses" / f"{digest}.pickle"
+
+
+@cache
+def _code_digest() -> str:
+    """Hash of entrycheck's own modules: a changed analysis never reads an old cache."""
+    digest = hashlib.sha256()
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _load(path: Path) -> Analysis | None:

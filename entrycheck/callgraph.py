@@ -72,6 +72,7 @@ class GraphBuilder:
         self.image = image
         self.functions = functions
         self.decoder = Decoder(image, functions, knowledge.noreturn)
+        self.installs = knowledge.installs
         self._facts: dict[tuple[int, int], FunctionFacts] = {}
         self._starts: dict[tuple[int, int], set[int]] = defaultdict(set)
 
@@ -146,6 +147,12 @@ class _Walk:
     def _expand(self, func: Function, mode: int, at: int) -> None:
         facts = self.b.facts(func, mode, at)
         self.graph.nodes[func.name]["returns"] = facts.returns
+        for handler_name in self.b.installs.get(func.name, ()):
+            handler = self.b.functions.named(handler_name)
+            if handler is not None:
+                self._edge(func.name, Transfer(func.start, EdgeKind.EXCEPTION, handler.start,
+                                               64, text=f"installs {handler_name}"),
+                           handler.start, EdgeKind.EXCEPTION)
         for t in facts.transfers:
             self._edge(func.name, t, t.target, t.kind)
         for t in facts.unresolved:

@@ -9,9 +9,11 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from entrycheck import __version__, queries
+from entrycheck import __version__, queries, trace
 from entrycheck.analysis import Analysis, analyse
 from entrycheck.errors import EntrycheckError
+from entrycheck.functions import FunctionTable
+from entrycheck.image import Image
 from entrycheck.progress import progress_bar
 from entrycheck.render import render
 
@@ -49,6 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("why", parents=[common, entry],
                    usage="entrycheck why [IMAGE] --entry E FUNCTION",
                    help="a call chain from the entry to FUNCTION")
+    p = sub.add_parser("trace", parents=[common], help="boot under QEMU, record what ran")
+    p.add_argument("--entry", required=True, choices=trace.ENTRIES)
+    p.add_argument("-o", "--output", type=Path, required=True, help="trace file (JSON)")
+    p.add_argument("--kernel", type=Path,
+                   help="what QEMU boots: the bzImage for native (required), the vmlinux "
+                        "for pvh (default: IMAGE)")
+    p.add_argument("--until", default="start_kernel",
+                   help=f"stop at this function, or `{trace.INIT_END}` (default: start_kernel)")
+    p.add_argument("--timeout", type=float, default=180, help="seconds (default 180)")
+    p = sub.add_parser("crosscheck", parents=[common],
+                       help="compare the fast decoder's direct edges with angr's")
+    p.add_argument("--sample", type=int, default=20, help="functions to sample (default 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("functions", nargs="*", default=None, help="functions to compare")
+    p = sub.add_parser("validate", parents=[common, entry],
+                       help="check that every traced function is in the static reach set")
+    p.add_argument("--trace", type=Path, required=True, help="trace file from `trace`")
     return parser
 
 
@@ -82,6 +101,10 @@ def _run(args: argparse.Namespace) -> dict:
     if image is None:
         image = sample_image()
         print(f"entrycheck: no IMAGE given, using the sample kernel {image}", file=sys.stderr)
+    if args.command == "trace":
+        return _trace(args, image)
+    if args.command == "crosscheck":
+        return _crosscheck(args, image)
     show = progress_bar(enabled=not args.json)
     analysis: Analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show)
     if args.command == "entries":
@@ -91,7 +114,42 @@ def _run(args: argparse.Namespace) -> dict:
     if args.command == "skip":
         against = args.against or analysis.knowledge.reference
         return queries.skip(analysis, entry_name, against, args.scope)
+    if args.command == "validate":
+        return queries.validate(analysis, trace.read_trace(args.trace), entry_name)
     return queries.why(analysis, entry_name, args.function)
+
+
+def _trace(args: argparse.Namespace, image_path: Path) -> dict:
+    kernel = args.kernel or (image_path if args.entry == "pvh" else None)
+    if kernel is None:
+        raise EntrycheckError("trace --entry native needs --kernel BZIMAGE (the vmlinuz)")
+    if args.output.exists() and not _is_trace(args.output):
+        raise EntrycheckError(f"{args.output} exists and is not a trace file: not overwriting")
+    image = Image(image_path)
+    result = trace.run_boot(args.entry, kernel, image, until=args.until, timeout=args.timeout)
+    trace.write_trace(result, args.output)
+    return {"format": queries.FORMAT, "command": "trace", "image": str(image_path),
+            "build_id": image.build_id, "entry": args.entry, "until": args.until,
+            "functions": len(result.functions), "seconds": result.seconds or 0.0,
+            "output": str(args.output)}
+
+
+def _crosscheck(args: argparse.Namespace, image_path: Path) -> dict:
+    from entrycheck.crosscheck import crosscheck  # imports angr: seconds
+
+    image = Image(image_path)
+    result = crosscheck(image, FunctionTable(image), args.functions or None,
+                        sample=args.sample, seed=args.seed)
+    return {"format": queries.FORMAT, "command": "crosscheck", "image": str(image_path),
+            "build_id": image.build_id, **result.as_json()}
+
+
+def _is_trace(path: Path) -> bool:
+    try:
+        trace.read_trace(path)
+    except EntrycheckError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `entrycheck ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    failed = (result["command"] == "validate" and result["missing"]) or (
+        result["command"] == "crosscheck" and result["mismatches"])
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -139,6 +139,11 @@ class Decoder:
             if func.start <= target < func.end and not is_call:
                 work.append((target, mode))
                 return ends_run
+            if target in self._return_thunks or target in self._thunks:
+                # the thunk runs (a node of its own); what it stands for is a ret or an
+                # indirect call/jmp through a register
+                kind = EdgeKind.CALL if is_call else EdgeKind.JUMP
+                facts.transfers.append(Transfer(addr, kind, target, mode, text=text))
             if target in self._return_thunks:
                 facts.returns = True
                 return ends_run

@@ -35,6 +35,7 @@ class Knowledge:
     noreturn: frozenset[str]
     boot_ends: frozenset[str]
     error_exits: frozenset[str]
+    installs: dict[str, tuple[str, ...]]
     digest: str  # of the data file, so caches follow changes to it
 
 
@@ -56,5 +57,6 @@ def x86() -> Knowledge:
         noreturn=frozenset(data["noreturn"]),
         boot_ends=frozenset(data["boot_ends"]),
         error_exits=frozenset(data["error_exits"]),
+        installs={k: tuple(v) for k, v in data.get("installs", {}).items()},
         digest=hashlib.sha256(text.encode()).hexdigest()[:16],
     )

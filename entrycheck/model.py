@@ -16,6 +16,7 @@ class EdgeKind(StrEnum):
     SLOT = "indirect-slot"         # call/jmp through a data slot whose content is known
     REGISTER = "indirect-register" # call/jmp through a register loaded with a constant
     OPS = "indirect-ops"           # call through an ops-table slot written on the entry's path
+    EXCEPTION = "exception"        # a handler the function installs (IDT), entered on a fault
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from entrycheck.analysis import Analysis
 from entrycheck.callgraph import EntryGraph
 from entrycheck.paths import boot_path, chain, diverge
+from entrycheck.trace import TraceResult
 
 SCOPES = ("init", "early", "all")
 
@@ -99,3 +100,30 @@ def why(analysis: Analysis, entry: str, function: str) -> dict:
 def _share(resolved: int, unresolved: int) -> float | None:
     total = resolved + unresolved
     return round(resolved / total, 4) if total else None
+
+
+def validate(analysis: Analysis, trace: TraceResult, entry: str) -> dict:
+    """Is every function a real boot ran inside the entry's static reach set? For each one
+    that is not, the traced function that ran just before it and is in the set: where the
+    static graph lost the path."""
+    graph = analysis.graph(entry)
+    static = set(graph.graph)
+    missing, last_known = [], None
+    for name in trace.functions:
+        if name in static:
+            last_known = name
+        else:
+            missing.append({"function": name, "after": last_known,
+                            "physical": name in trace.physical})
+    out = _header(analysis, "validate")
+    traced = len(trace.functions)
+    out.update({
+        "entry": graph.entry.name,
+        "trace": {"entry": trace.entry, "until": trace.until, "build_id": trace.build_id,
+                  "functions": traced},
+        "same_build": trace.build_id == analysis.build_id,
+        "inside": traced - len(missing),
+        "share_inside": _share(traced - len(missing), len(missing)),
+        "missing": missing,
+    })
+    return out

@@ -54,11 +54,41 @@ def _lines_why(r: dict) -> list[str]:
     return out
 
 
+def _lines_validate(r: dict) -> list[str]:
+    share = "n/a" if r["share_inside"] is None else f"{r['share_inside']:.1%}"
+    t = r["trace"]
+    out = [f"{r['entry']}: {r['inside']} of {t['functions']} functions traced until "
+           f"{t['until']} are in the static reach set ({share})"]
+    if not r["same_build"]:
+        out.append(f"  warning: trace build-id {t['build_id']} differs from the image's")
+    for m in r["missing"]:
+        out.append(f"  missing {m['function']:<40} ran after {m['after']} (last one reached "
+                   f"statically)")
+    return out
+
+
+def _lines_trace(r: dict) -> list[str]:
+    return [f"traced {r['functions']} vmlinux functions of a {r['entry']} boot until "
+            f"{r['until']} in {r['seconds']:.1f} s: wrote {r['output']}"]
+
+
+def _lines_crosscheck(r: dict) -> list[str]:
+    out = [f"fast decoder vs angr: {r['agreeing']} of {r['functions']} functions agree on "
+           f"direct call/jump targets (angr {r['seconds_angr']:.1f} s, fast "
+           f"{r['seconds_fast']:.2f} s)"]
+    for m in r["mismatches"]:
+        out.append(f"  {m['function']}: only fast {m['only_fast']}, only angr {m['only_angr']}")
+    return out
+
+
 RENDERERS: dict[str, Callable[[dict], list[str]]] = {
     "entries": _lines_entries,
     "reach": _lines_reach,
     "skip": _lines_skip,
     "why": _lines_why,
+    "validate": _lines_validate,
+    "trace": _lines_trace,
+    "crosscheck": _lines_crosscheck,
 }
 
 

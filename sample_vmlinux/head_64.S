@@ -45,7 +45,7 @@ verify_cpu:
 	.type verify_cpu, @notype
 	.size verify_cpu, .-verify_cpu
 
-/* Models early_idt_handler_array: only its address is stored (by idt_setup_early_handler). */
+/* Models early_idt_handler_array: idt_setup_early_handler stores its address in the IDT. */
 	.section .init.text, "ax"
 	.globl early_idt_handler_array
 early_idt_handler_array:

@@ -31,6 +31,7 @@ EDGES = [
     ("secondary_startup_64", "fallthrough", "common_startup_64"),
     ("common_startup_64", "slot+lretq", "x86_64_start_kernel"),
     ("x86_64_start_kernel", "call", "clear_bss"), ("x86_64_start_kernel", "call", "kasan_early_init"),
+    ("idt_setup_early_handler", "installs (IDT)", "early_idt_handler_array"),
     ("x86_64_start_kernel", "call", "idt_setup_early_handler"), ("x86_64_start_kernel", "call", "copy_bootdata"),
     ("x86_64_start_kernel", "call", "load_ucode_bsp"), ("x86_64_start_kernel", "call", "x86_64_start_reservations"),
     ("x86_64_start_reservations", "call", "start_kernel"),

@@ -96,3 +96,17 @@ def test_why_chains_are_visible_in_objdump(capsys, kernel, entry, function):
 def test_repeat_query_uses_cache(capsys, kernel):
     query(capsys, "entries", kernel)
     assert query(capsys, "entries", kernel)["cached"] is True
+
+
+@pytest.mark.parametrize("entry", ["native", "pvh"])
+def test_traced_boot_is_inside_static_reach(capsys, tmp_path, debian61, entry):
+    """Boot under QEMU until start_kernel; every function that ran is statically reached."""
+    image = str(debian61["vmlinux_nodebug"])
+    out = tmp_path / f"{entry}.json"
+    kernel = ["--kernel", str(debian61["vmlinuz"])] if entry == "native" else []
+    assert main(["trace", image, "--entry", entry, "-o", str(out), *kernel, "--json"]) == 0
+    capsys.readouterr()
+    assert main(["validate", image, "--trace", str(out), "--entry", entry, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["missing"] == [] and result["share_inside"] == 1.0
+    assert result["trace"]["functions"] > 30 and result["same_build"]

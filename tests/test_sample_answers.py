@@ -103,3 +103,8 @@ def test_user_defined_entry(capsys, sample):
                    "--scope", "all")
     assert out["entry"] == "prep"
     assert {f["name"] for f in out["reached"]} == {"xen_prepare_pvh", "pvh_init_start_info"}
+
+
+def test_crosscheck_cli_agrees_with_angr(capsys, sample):
+    out = run_json(capsys, "crosscheck", str(sample))
+    assert out["functions"] >= 10 and out["mismatches"] == []
