@@ -86,10 +86,6 @@ class GraphBuilder:
             self._facts[key] = self.decoder.decode(func, mode, sorted(starts))
         return self._facts[key]
 
-    @property
-    def decoded_functions(self) -> int:
-        return len(self._facts)
-
     def build(self, entry: Entry, stop: frozenset[str] = frozenset()) -> EntryGraph:
         """The graph of everything `entry` reaches, not expanding functions in `stop`."""
         return _Walk(self, entry, stop).run()

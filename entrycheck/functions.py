@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from entrycheck.errors import EntrycheckError
-from entrycheck.image import Image, Section, Symbol
+from entrycheck.image import Image, Symbol
 
 _SUFFIX = re.compile(r"(\.(constprop|isra|part|cold|lto_priv|llvm)(\.\d+)*)+$")
 _MARKER = re.compile(r"^_s?text$|^_s|^_e|^__(start|stop|end|begin)_|_(start|end|begin)$")
@@ -107,9 +107,6 @@ class FunctionTable:
             if normalise_name(candidate) == wanted:
                 return self._functions[addr]
         raise EntrycheckError(f"{self.image.path}: no function named {name!r}")
-
-    def section_of(self, func: Function) -> Section | None:
-        return self.image.section(func.section)
 
 
 def _rank(sym: Symbol) -> tuple:

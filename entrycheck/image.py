@@ -362,9 +362,6 @@ class Image:
     def has_dwarf(self) -> bool:
         return ".debug_info" in self._by_name
 
-    @property
-    def size(self) -> int:
-        return len(self._map)
 
 
 def _cstr(table: bytes | mmap.mmap, offset: int) -> str:
