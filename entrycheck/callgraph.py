@@ -90,6 +90,15 @@ class GraphBuilder:
         """The graph of everything `entry` reaches, not expanding functions in `stop`."""
         return _Walk(self, entry, stop).run()
 
+    def data_names(self, facts: FunctionFacts) -> tuple[str, ...]:
+        """Names of the data symbols a function references (cpu_tlbstate, pv_ops...)."""
+        names = set()
+        for _, addr in facts.data_refs:
+            sym = self.image.symbol_covering(addr)
+            if sym is not None and sym.size:
+                names.add(sym.name)
+        return tuple(sorted(names))
+
     def slot_name(self, slot: int) -> str:
         """`symbol+0xoff` for a data address."""
         sym = self.image.symbol_covering(slot)
@@ -142,7 +151,10 @@ class _Walk:
 
     def _expand(self, func: Function, mode: int, at: int) -> None:
         facts = self.b.facts(func, mode, at)
-        self.graph.nodes[func.name]["returns"] = facts.returns
+        node = self.graph.nodes[func.name]
+        node["returns"] = facts.returns
+        node["refs"] = self.b.data_names(facts)
+        node["privileged"] = tuple(sorted({text for _, text in facts.privileged}))
         for handler_name in self.b.installs.get(func.name, ()):
             handler = self.b.functions.named(handler_name)
             if handler is not None:

@@ -6,16 +6,22 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 
-from entrycheck import __version__, queries, trace
+from entrycheck import __version__, check, formats, queries, rules, trace
 from entrycheck.analysis import Analysis, analyse
 from entrycheck.errors import EntrycheckError
 from entrycheck.functions import FunctionTable
 from entrycheck.image import Image
 from entrycheck.progress import progress_bar
 from entrycheck.render import render
+
+
+def builtin_rules() -> Path:
+    """The rules shipped with the package (rules/ of the source tree)."""
+    return Path(str(resources.files("entrycheck").joinpath("data/rules")))
 
 
 def sample_image() -> Path:
@@ -60,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--until", default="start_kernel",
                    help=f"stop at this function, or `{trace.INIT_END}` (default: start_kernel)")
     p.add_argument("--timeout", type=float, default=180, help="seconds (default 180)")
+    p = sub.add_parser("check", parents=[common],
+                       help="apply the rules: exit 0 clean, 1 findings at or above --fail-on")
+    p.add_argument("--base", type=Path, help="base build: report only findings new in IMAGE")
+    p.add_argument("--baseline", type=Path, help="findings file to ignore (--write-baseline)")
+    p.add_argument("--write-baseline", type=Path, metavar="FILE",
+                   help="write the current findings as a baseline")
+    p.add_argument("--rules", type=Path, help="rules folder or file (default: built-in rules)")
+    p.add_argument("--format", choices=sorted(formats.FORMATTERS), default="text")
+    p.add_argument("--output", type=Path, help="write the report here instead of stdout")
+    p.add_argument("--fail-on", choices=rules.SEVERITIES, default="warning",
+                   help="lowest severity that fails the check (default: warning)")
     p = sub.add_parser("crosscheck", parents=[common],
                        help="compare the fast decoder's direct edges with angr's")
     p.add_argument("--sample", type=int, default=20, help="functions to sample (default 20)")
@@ -101,11 +118,13 @@ def _run(args: argparse.Namespace) -> dict:
     if image is None:
         image = sample_image()
         print(f"entrycheck: no IMAGE given, using the sample kernel {image}", file=sys.stderr)
+    show = progress_bar(enabled=not args.json and getattr(args, "format", "text") == "text")
     if args.command == "trace":
         return _trace(args, image)
+    if args.command == "check":
+        return _check(args, image, show)
     if args.command == "crosscheck":
         return _crosscheck(args, image)
-    show = progress_bar(enabled=not args.json)
     analysis: Analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show)
     if args.command == "entries":
         return queries.entries(analysis)
@@ -132,6 +151,41 @@ def _trace(args: argparse.Namespace, image_path: Path) -> dict:
             "build_id": image.build_id, "entry": args.entry, "until": args.until,
             "functions": len(result.functions), "seconds": result.seconds or 0.0,
             "output": str(args.output)}
+
+
+def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
+    rule_set = rules.load_rules(args.rules or builtin_rules())
+    analysis = analyse(image_path, args.define, cache_dir=args.cache_dir, progress=show)
+    findings = check.evaluate(analysis, rule_set)
+    known: set[str] = set()
+    base = None
+    if args.base is not None:
+        base = analyse(args.base, args.define, cache_dir=args.cache_dir, progress=show)
+        known |= {f.fingerprint for f in check.evaluate(base, rule_set)}
+    if args.baseline is not None:
+        known |= check.read_baseline(args.baseline)
+    if args.write_baseline is not None:
+        _write(args.write_baseline, json.dumps(check.baseline_json(findings), indent=1))
+    result = check.report(analysis, rule_set, findings, base=base, known=known,
+                          fail_on=args.fail_on)
+    result["command"] = "check"
+    result["output_text"] = formats.FORMATTERS["json" if args.json else args.format](result)
+    if args.output is not None:
+        _write(args.output, result["output_text"])
+        result["output_text"] = ""
+    return result
+
+
+def _write(path: Path, text: str) -> None:
+    """Write a file atomically (a failed write never leaves it half written)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise EntrycheckError(f"{path}: cannot write: {exc.strerror}") from None
 
 
 def _crosscheck(args: argparse.Namespace, image_path: Path) -> dict:
@@ -163,12 +217,17 @@ def main(argv: list[str] | None = None) -> int:
         print("entrycheck: interrupted", file=sys.stderr)
         return 130
     try:
-        print(json.dumps(result, indent=1) if args.json else render(result))
+        if result["command"] == "check":
+            if result["output_text"]:
+                print(result["output_text"])
+        else:
+            print(json.dumps(result, indent=1) if args.json else render(result))
         sys.stdout.flush()
     except BrokenPipeError:  # `entrycheck ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     failed = (result["command"] == "validate" and result["missing"]) or (
-        result["command"] == "crosscheck" and result["mismatches"])
+        result["command"] == "crosscheck" and result["mismatches"]) or (
+        result["command"] == "check" and result["exit_code"])
     return 1 if failed else 0
 
 

@@ -35,6 +35,7 @@ _PRIVILEGED = frozenset({"wrmsr", "lidt", "lgdt", "ltr", "lldt", "invlpg", "wbin
                          "hlt", "cli", "sti", "clts", "invpcid", "wrfsbase", "wrgsbase"})
 _RETURN_THUNKS = frozenset({"__x86_return_thunk", "zen_untrain_ret", "srso_return_thunk",
                             "srso_untrain_ret", "retbleed_return_thunk", "srso_alias_return_thunk"})
+_CONTROL_REG = re.compile(r"\b[cd]r\d\b")
 _INDIRECT_THUNK = re.compile(r"^__x86_indirect_(?:call_|jump_)?thunk_(\w+)$")
 
 
@@ -220,8 +221,7 @@ class Decoder:
     def _effects(self, addr: int, nxt: int, mnem: str, ops: str, text: str, regs: dict,
                  stack: list, facts: FunctionFacts) -> None:
         """Track constants, stores, data references and privileged instructions."""
-        if mnem in _PRIVILEGED or (mnem == "mov" and ("cr" in ops or "dr" in ops)
-                                   and _is_control_write(ops)):
+        if mnem in _PRIVILEGED or (mnem == "mov" and _CONTROL_REG.search(ops)):
             facts.privileged.append((addr, text))
         if mnem == "push":
             held = regs.get(_REG_FAMILY.get(ops, ""))
@@ -322,7 +322,3 @@ class Decoder:
             out.append(target)
         return out
 
-
-def _is_control_write(ops: str) -> bool:
-    dest = ops.partition(", ")[0]
-    return dest.startswith(("cr", "dr"))

@@ -110,3 +110,20 @@ def test_traced_boot_is_inside_static_reach(capsys, tmp_path, debian61, entry):
     result = json.loads(capsys.readouterr().out)
     assert result["missing"] == [] and result["share_inside"] == 1.0
     assert result["trace"]["functions"] > 30 and result["same_build"]
+
+
+def test_check_runs_with_real_chains(capsys, kernel):
+    code = main(["check", kernel, "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == report["exit_code"]
+    assert report["findings"], "Debian 6.1 has native-only head code: EC100 must fire"
+    ids = {(f["rule"], f["symbol"]) for f in report["findings"]}
+    assert ("EC100", "sme_encrypt_kernel") in ids
+    assert not any(f["rule"] in ("EC001", "EC006", "EC007") for f in report["findings"])
+    why = {}
+    for f in report["findings"]:
+        assert f["chain"][0] == "startup_64" and f["reached_by"] == "native"
+        if f["chain"][-1] not in why:
+            why[f["chain"][-1]] = query(capsys, "why", kernel, "--entry", "native",
+                                        f["chain"][-1])["chain"]
+        assert why[f["chain"][-1]] == f["chain"]

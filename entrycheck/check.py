@@ -1,0 +1,229 @@
+"""The pre-merge check: rules evaluated on an analysis, findings with stable fingerprints,
+base-vs-head and baseline filtering, and the one versioned JSON report outputs derive from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from entrycheck.analysis import Analysis
+from entrycheck.callgraph import EntryGraph
+from entrycheck.dwarf import DwarfIndex
+from entrycheck.errors import EntrycheckError
+from entrycheck.functions import normalise_name
+from entrycheck.paths import boot_path, chain, diverge
+from entrycheck.rules import SEVERITIES, Matcher, Rule
+
+FORMAT = "entrycheck-check/1"
+BASELINE_FORMAT = "entrycheck-baseline/1"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule violation: which entry misses (or has) what, and why the reference has it."""
+
+    rule: str
+    severity: str
+    entry: str
+    symbol: str
+    message: str
+    chain: tuple[str, ...]
+    fingerprint: str
+    reached_by: str | None = None
+    file: str | None = None
+    line: int | None = None
+    suppressed: str | None = None
+
+    def as_json(self) -> dict:
+        out = asdict(self)
+        out["chain"] = list(self.chain)
+        return out
+
+
+def fingerprint(rule: str, entry: str, symbol: str) -> str:
+    """Stable id: rule, entry and normalised symbol, never addresses."""
+    key = f"{rule}\0{entry}\0{normalise_name(symbol)}"
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+class _Context:
+    """Per-analysis facts the matchers need: boot paths and DWARF inlines."""
+
+    def __init__(self, analysis: Analysis):
+        self.analysis = analysis
+        self.knowledge = analysis.knowledge
+        self.paths = {e.name: boot_path(analysis.graphs[e.name], self.knowledge)
+                      for e in analysis.entries}
+        self.dwarf = DwarfIndex(Path(analysis.image)) if analysis.has_dwarf else None
+        self._inlined: dict[str, tuple[str, ...]] | None = None
+
+    def inlined(self, function: str) -> tuple[str, ...]:
+        if self.dwarf is None:
+            return ()
+        if self._inlined is None:
+            wanted = {}
+            for name, path in self.paths.items():
+                graph = self.analysis.graphs[name].graph
+                wanted.update({n: graph.nodes[n]["address"] for n in path
+                               if graph.nodes[n].get("init")})
+            found = self.dwarf.inlined_in(wanted)
+            self._inlined = {n: tuple(i.name for i in found.get(n, ())) for n in wanted}
+        return self._inlined.get(function, ())
+
+    def matches(self, entry: str, matcher: Matcher) -> list[tuple[str, str]]:
+        """(function on the entry's boot path, feature symbol) pairs the matcher selects."""
+        graph = self.analysis.graphs[entry].graph
+        out = []
+        for name in sorted(self.paths[entry]):
+            node = graph.nodes[name]
+            symbol = normalise_name(name)
+            if matcher.function and not matcher.function.fullmatch(symbol):
+                continue
+            if matcher.data and not any(matcher.data.fullmatch(d) for d in node.get("refs", ())):
+                continue
+            if matcher.instruction and not any(
+                    matcher.instruction.search(i) for i in node.get("privileged", ())):
+                continue
+            if matcher.inlined:
+                hits = [i for i in self.inlined(name) if matcher.inlined.fullmatch(i)]
+                if not hits:
+                    continue
+                symbol = hits[0]
+            out.append((name, symbol))
+        return out
+
+
+def evaluate(analysis: Analysis, rules: list[Rule]) -> list[Finding]:
+    """Every finding of every rule on this analysis (suppressed ones included, marked)."""
+    ctx = _Context(analysis)
+    findings: list[Finding] = []
+    for rule in sorted(rules, key=lambda r: r.generic is not None):
+        if rule.generic:
+            covered = {(f.entry, f.symbol) for f in findings}
+            findings += [f for f in _generic(ctx, rule) if (f.entry, f.symbol) not in covered]
+        else:
+            findings += _feature(ctx, rule)
+    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.rule, f.entry,
+                                           f.symbol))
+
+
+def _feature(ctx: _Context, rule: Rule) -> list[Finding]:
+    present = [e.name for e in ctx.analysis.entries]
+    reference = ctx.knowledge.reference
+    hits = {e: [h for m in rule.matchers for h in ctx.matches(e, m)] for e in present}
+    out = []
+    if rule.requirement == "not_reached_by":
+        for entry in (e for e in rule.entries if e in present):
+            for function, symbol in hits[entry][:1]:
+                out.append(_finding(ctx, rule, entry, symbol, entry, function))
+        return out
+    if rule.requirement == "native_only":
+        targets = [e for e in (rule.entries or present) if e in present and e != reference]
+        for entry in targets:
+            have = {symbol for _, symbol in hits[entry]}
+            lacking = {s: f for f, s in reversed(hits.get(reference, [])) if s not in have}
+            out += [_finding(ctx, rule, entry, s, reference, f) for s, f in sorted(lacking.items())]
+        return out
+    for entry in (e for e in rule.entries if e in present):  # reached_by_all
+        if hits[entry]:
+            continue
+        source = next((e for e in (reference, *present) if hits.get(e)), None)
+        if source is None:
+            out.append(_finding(ctx, rule, entry, _pattern(rule), None, None))
+        else:
+            function, symbol = hits[source][0]
+            out.append(_finding(ctx, rule, entry, symbol, source, function))
+    return out
+
+
+def _generic(ctx: _Context, rule: Rule) -> list[Finding]:
+    """native_only_init: init code the reference runs before convergence, an entry never."""
+    analysis, reference = ctx.analysis, ctx.knowledge.reference
+    if reference not in analysis.graphs:
+        return []
+    ref_graph = analysis.graphs[reference]
+    out = []
+    for entry in analysis.entries:
+        if entry.name == reference:
+            continue
+        div = diverge(analysis.graphs[entry.name], ref_graph, ctx.knowledge)
+        for name in div.reference_only:
+            if ref_graph.graph.nodes[name].get("init"):
+                out.append(_finding(ctx, rule, entry.name, name, reference, name,
+                                    rule.allow_functions.get(normalise_name(name))))
+    return out
+
+
+def _finding(ctx: _Context, rule: Rule, entry: str, symbol: str, source: str | None,
+             function: str | None, suppressed: str | None = None) -> Finding:
+    links: tuple[str, ...] = ()
+    if source is not None and function is not None:
+        graph: EntryGraph = ctx.analysis.graphs[source]
+        links = tuple(link.function for link in chain(graph, function, ctx.knowledge))
+    message = rule.message.format(entry=entry, symbol=symbol, function=function or symbol,
+                                  reference=source or ctx.knowledge.reference)
+    location = _location(ctx, function)
+    return Finding(rule.id, rule.severity, entry, normalise_name(symbol), message, links,
+                   fingerprint(rule.id, entry, symbol), source if links else None, *location,
+                   suppressed or rule.allow.get(entry))
+
+
+def _location(ctx: _Context, function: str | None) -> tuple[str | None, int | None]:
+    if ctx.dwarf is None or function is None:
+        return None, None
+    for graph in ctx.analysis.graphs.values():
+        if function in graph.graph:
+            loc = ctx.dwarf.locations({function: graph.graph.nodes[function]["address"]})
+            if function in loc:
+                return loc[function].file, loc[function].line
+            break
+    return None, None
+
+
+def _pattern(rule: Rule) -> str:
+    m = rule.matchers[0]
+    pattern = m.function or m.inlined or m.data or m.instruction
+    return pattern.pattern if pattern is not None else rule.id
+
+
+def read_baseline(path: Path) -> set[str]:
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != BASELINE_FORMAT:
+            raise ValueError(f"not an {BASELINE_FORMAT} file")
+        return {f["fingerprint"] for f in data["findings"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EntrycheckError(f"{path}: bad baseline: {exc}") from None
+
+
+def baseline_json(findings: list[Finding]) -> dict:
+    return {"format": BASELINE_FORMAT,
+            "findings": [{"fingerprint": f.fingerprint, "rule": f.rule, "entry": f.entry,
+                          "symbol": f.symbol} for f in findings if not f.suppressed]}
+
+
+def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
+           base: Analysis | None, known: set[str], fail_on: str) -> dict:
+    """The versioned JSON report every output format is derived from."""
+    active = [f for f in findings if not f.suppressed and f.fingerprint not in known]
+    threshold = SEVERITIES.index(fail_on)
+    failing = [f for f in active if SEVERITIES.index(f.severity) <= threshold]
+    summary = {s: sum(1 for f in active if f.severity == s) for s in SEVERITIES}
+    summary["suppressed"] = sum(1 for f in findings if f.suppressed)
+    summary["known"] = sum(1 for f in findings if f.fingerprint in known and not f.suppressed)
+    return {
+        "format": FORMAT,
+        "image": analysis.image,
+        "build_id": analysis.build_id,
+        "base": None if base is None else {"image": base.image, "build_id": base.build_id},
+        "entries": [e.name for e in analysis.entries],
+        "inlined_visible": analysis.has_dwarf,
+        "rules": [r.as_json() for r in rules],
+        "findings": [f.as_json() for f in active],
+        "suppressed": [f.as_json() for f in findings if f.suppressed],
+        "summary": summary,
+        "fail_on": fail_on,
+        "exit_code": 1 if failing else 0,
+    }
