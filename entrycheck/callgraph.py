@@ -19,6 +19,7 @@ from entrycheck.functions import Function, FunctionTable
 from entrycheck.image import Image
 from entrycheck.knowledge import Knowledge
 from entrycheck.model import EdgeKind, FunctionFacts, Transfer
+from entrycheck.special import SpecialSections
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class GraphBuilder:
     def __init__(self, image: Image, functions: FunctionTable, knowledge: Knowledge):
         self.image = image
         self.functions = functions
-        self.decoder = Decoder(image, functions, knowledge.noreturn)
+        self.decoder = Decoder(image, functions, knowledge.noreturn, SpecialSections(image))
         self.installs = knowledge.installs
         self._facts: dict[tuple[int, int], FunctionFacts] = {}
         self._starts: dict[tuple[int, int], set[int]] = defaultdict(set)

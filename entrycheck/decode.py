@@ -16,6 +16,7 @@ import capstone
 from entrycheck.functions import Function, FunctionTable
 from entrycheck.image import Image
 from entrycheck.model import EdgeKind, FunctionFacts, Transfer
+from entrycheck.special import SpecialSections
 
 MASK64 = (1 << 64) - 1
 _MEM = re.compile(r"(?:(\w+):)?\[([^\]]*)\]")
@@ -49,9 +50,11 @@ def _int(text: str) -> int | None:
 class Decoder:
     """Decodes functions of one image; stateless between calls apart from its tables."""
 
-    def __init__(self, image: Image, functions: FunctionTable, noreturn: Iterable[str]):
+    def __init__(self, image: Image, functions: FunctionTable, noreturn: Iterable[str],
+                 special: SpecialSections | None = None):
         self.image = image
         self.functions = functions
+        self.special = special
         self._cs = {
             32: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32),
             64: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64),
@@ -89,11 +92,31 @@ class Decoder:
         facts = FunctionFacts(func.start, mode)
         seen: set[int] = set()
         work = [(func.start, mode), *((s, mode) for s in starts)]
+        if self.special is not None:
+            work += [(t, mode) for t in self.special.jump_label_targets_in(func.start, func.end)]
         while work:
             start, run_mode = work.pop()
             if start not in seen and func.start <= start < func.end:
                 self._run(func, start, run_mode, facts, seen, work)
+        if self.special is not None:
+            for alt in self.special.alternatives_in(func.start, func.end):
+                self._replacement(func, alt.replacement, alt.length, mode, facts)
         return facts
+
+    def _replacement(self, func: Function, start: int, length: int, mode: int,
+                     facts: FunctionFacts) -> None:
+        """Direct calls and jumps out of the function in alternative replacement code."""
+        code = self.image.read(start, length)
+        for addr, _, mnem, ops in self._cs[mode].disasm_lite(code or b"", start):
+            if mnem != "call" and mnem[0] != "j":
+                continue
+            target = self.code_target(_int(ops))
+            inside = target is None or func.start <= target < func.end
+            if inside or start <= target < start + length or target in self._return_thunks \
+                    or target in self._thunks:
+                continue
+            facts.transfers.append(Transfer(addr, EdgeKind.ALTERNATIVE, target, mode,
+                                            text=f"{mnem} {ops}"))
 
     def _run(self, func: Function, start: int, mode: int, facts: FunctionFacts,
              seen: set[int], work: list[tuple[int, int]]) -> None:

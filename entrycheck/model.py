@@ -17,6 +17,7 @@ class EdgeKind(StrEnum):
     REGISTER = "indirect-register" # call/jmp through a register loaded with a constant
     OPS = "indirect-ops"           # call through an ops-table slot written on the entry's path
     EXCEPTION = "exception"        # a handler the function installs (IDT), entered on a fault
+    ALTERNATIVE = "alternative"    # a call/jmp in replacement code (.altinstr_replacement)
 
 
 @dataclass(frozen=True)
