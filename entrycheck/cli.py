@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("skip", parents=[common, scoped, entry],
                        help="what the reference reaches before convergence, the entry never")
     p.add_argument("--against", default=None, help="reference entry (default: native)")
+    p.add_argument("--trace", type=Path, help="a trace of a real boot through the entry")
+    p.add_argument("--reference-trace", type=Path, help="a trace of a real reference boot")
     sub.add_parser("why", parents=[common, entry],
                    usage="entrycheck why [IMAGE] --entry E FUNCTION",
                    help="a call chain from the entry to FUNCTION")
@@ -132,7 +134,13 @@ def _run(args: argparse.Namespace) -> dict:
         return queries.reach(analysis, entry_name, args.scope)
     if args.command == "skip":
         against = args.against or analysis.knowledge.reference
-        return queries.skip(analysis, entry_name, against, args.scope)
+        result = queries.skip(analysis, entry_name, against, args.scope)
+        if (args.trace is None) != (args.reference_trace is None):
+            raise EntrycheckError("--trace and --reference-trace go together")
+        if args.trace is not None:
+            result["dynamic"] = queries.dynamic_diff(
+                result, trace.read_trace(args.trace), trace.read_trace(args.reference_trace))
+        return result
     if args.command == "validate":
         return queries.validate(analysis, trace.read_trace(args.trace), entry_name)
     return queries.why(analysis, entry_name, args.function)

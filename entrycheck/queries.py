@@ -83,6 +83,27 @@ def skip(analysis: Analysis, entry: str, against: str, scope: str) -> dict:
     return out
 
 
+def dynamic_diff(skip_result: dict, entry_trace: TraceResult,
+                 reference_trace: TraceResult) -> dict:
+    """What two real boots ran differently before start_kernel, set beside the static
+    diff of `skip`: which statically skipped functions really ran on the reference only."""
+    ran_ref, ran_own = set(reference_trace.functions), set(entry_trace.functions)
+    static = {f["name"] for f in skip_result["skipped"]}
+    static_own = {f["name"] for f in skip_result["entry_only"]}
+    ref_only = [n for n in reference_trace.functions if n not in ran_own]
+    own_only = [n for n in entry_trace.functions if n not in ran_ref]
+    return {
+        "reference_trace": {"entry": reference_trace.entry, "functions": len(ran_ref)},
+        "entry_trace": {"entry": entry_trace.entry, "functions": len(ran_own)},
+        "reference_only": ref_only,
+        "entry_only": own_only,
+        "static_skipped_that_ran": sorted(static & ran_ref - ran_own),
+        "static_skipped_not_run": sorted(static - ran_ref),
+        "ran_differently_not_in_static": sorted(set(ref_only) - static),
+        "entry_only_static_that_ran": sorted(static_own & ran_own),
+    }
+
+
 def why(analysis: Analysis, entry: str, function: str) -> dict:
     graph = analysis.graph(entry)
     function = analysis.function_in(graph, function)

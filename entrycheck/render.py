@@ -38,7 +38,26 @@ def _lines_skip(r: dict) -> list[str]:
         out.append(f"{r['entry']} alone reaches {len(r['entry_only'])} functions before "
                    f"convergence:")
         out += [f"  {f['name']:<40} {f['section']}" for f in r["entry_only"]]
+    if "dynamic" in r:
+        out += _lines_dynamic(r["dynamic"], r["entry"], r["against"])
     return out
+
+
+def _lines_dynamic(d: dict, entry: str, against: str) -> list[str]:
+    def names(items: list[str]) -> str:
+        return ", ".join(items) or "none"
+
+    return [
+        f"real boots until start_kernel ({against}: {d['reference_trace']['functions']} "
+        f"functions, {entry}: {d['entry_trace']['functions']}):",
+        f"  ran on {against} only: {names(d['reference_only'])}",
+        f"  ran on {entry} only: {names(d['entry_only'])}",
+        f"  statically skipped and seen running on {against} only: "
+        f"{names(d['static_skipped_that_ran'])}",
+        f"  statically skipped, not run in this boot: {names(d['static_skipped_not_run'])}",
+        f"  ran on {against} only, not in the static list (outside the scope or shared "
+        f"later): {names(d['ran_differently_not_in_static'])}",
+    ]
 
 
 def _lines_why(r: dict) -> list[str]:

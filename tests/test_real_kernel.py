@@ -98,18 +98,38 @@ def test_repeat_query_uses_cache(capsys, kernel):
     assert query(capsys, "entries", kernel)["cached"] is True
 
 
-@pytest.mark.parametrize("entry", ["native", "pvh"])
-def test_traced_boot_is_inside_static_reach(capsys, tmp_path, debian61, entry):
-    """Boot under QEMU until start_kernel; every function that ran is statically reached."""
+@pytest.fixture(scope="module")
+def boot_traces(debian61, tmp_path_factory) -> dict[str, str]:
+    """Real QEMU boots of the Debian kernel until start_kernel, native and pvh."""
     image = str(debian61["vmlinux_nodebug"])
-    out = tmp_path / f"{entry}.json"
-    kernel = ["--kernel", str(debian61["vmlinuz"])] if entry == "native" else []
-    assert main(["trace", image, "--entry", entry, "-o", str(out), *kernel, "--json"]) == 0
+    out = {}
+    for entry in ("native", "pvh"):
+        path = tmp_path_factory.mktemp("traces") / f"{entry}.json"
+        kernel = ["--kernel", str(debian61["vmlinuz"])] if entry == "native" else []
+        assert main(["trace", image, "--entry", entry, "-o", str(path), *kernel]) == 0
+        out[entry] = str(path)
+    return out
+
+
+@pytest.mark.parametrize("entry", ["native", "pvh"])
+def test_traced_boot_is_inside_static_reach(capsys, debian61, boot_traces, entry):
+    """Every function that ran before start_kernel is statically reached."""
+    image = str(debian61["vmlinux_nodebug"])
     capsys.readouterr()
-    assert main(["validate", image, "--trace", str(out), "--entry", entry, "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    result = query(capsys, "validate", image, "--trace", boot_traces[entry], "--entry", entry)
     assert result["missing"] == [] and result["share_inside"] == 1.0
     assert result["trace"]["functions"] > 30 and result["same_build"]
+
+
+def test_dynamic_diff_beside_static(capsys, debian61, boot_traces):
+    image = str(debian61["vmlinux_nodebug"])
+    capsys.readouterr()
+    out = query(capsys, "skip", image, "--entry", "pvh", "--trace", boot_traces["pvh"],
+                "--reference-trace", boot_traces["native"])
+    dyn = out["dynamic"]
+    assert dyn["entry_only"][:2] == ["pvh_start_xen", "xen_prepare_pvh"]
+    assert dyn["reference_only"] == [] and dyn["static_skipped_that_ran"] == []
+    assert {"pvh_start_xen", "xen_prepare_pvh"} <= set(dyn["entry_only_static_that_ran"])
 
 
 def test_check_runs_with_real_chains(capsys, kernel):
