@@ -34,3 +34,8 @@ sample:
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The example HTML report of the bundled sample kernel, in reports/sample.
+.PHONY: report
+report: install
+	$(BIN)/python scripts/make_example_report.py

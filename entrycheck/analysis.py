@@ -20,6 +20,9 @@ from entrycheck.functions import FunctionTable, normalise_name
 from entrycheck.image import Image
 from entrycheck.knowledge import Knowledge, x86
 
+ANALYSIS_MODULES = ("analysis", "callgraph", "decode", "entries", "functions", "image",
+                    "knowledge", "model", "special")
+
 
 def default_cache() -> Path:
     """~/.cache/entrycheck, or under $XDG_CACHE_HOME."""
@@ -40,6 +43,7 @@ class Analysis:
     graphs: dict[str, EntryGraph]
     seconds: dict[str, float] = field(default_factory=dict)
     cached: bool = False
+    compressed_image: str | None = None
 
     @property
     def knowledge(self) -> Knowledge:
@@ -68,19 +72,23 @@ Progress = Callable[[str, int, int], None]
 
 
 def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path | None = None,
-            progress: Progress | None = None) -> Analysis:
-    """Analyse every entry of an image, or load the result cached for its build."""
+            progress: Progress | None = None,
+            header: dict[str, tuple[int, int]] | None = None) -> Analysis:
+    """Analyse every entry of an image, or load the result cached for its build. `header`:
+    the entries a bzImage's header gives, to cross-check a compressed vmlinux's symbols."""
     knowledge = x86()
     image = Image(path)
-    cache_file = _cache_file(image, user_entries, cache_dir)
+    keys = [*user_entries, *(f"{k}@{v[0]:#x}" for k, v in sorted((header or {}).items()))]
+    cache_file = _cache_file(image, keys, cache_dir)
     if cache_file is not None and (hit := _load(cache_file)) is not None:
-        hit.image = str(path)
+        hit.image = str(path)  # the same build may be read from a copy with or without DWARF
+        hit.has_dwarf = image.has_dwarf
         hit.cached = True
         return hit
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     functions = FunctionTable(image)
-    entries = find_entries(image, functions, knowledge, list(user_entries))
+    entries = find_entries(image, functions, knowledge, list(user_entries), header)
     seconds["symbols"] = time.perf_counter() - start
     builder = GraphBuilder(image, functions, knowledge)
     init = _init_predicate(image, functions, knowledge)
@@ -135,10 +143,10 @@ def _cache_file(image: Image, user_entries: list[str], cache_dir: Path | None) -
 
 @cache
 def _code_digest() -> str:
-    """Hash of entrycheck's own modules: a changed analysis never reads an old cache."""
+    """Hash of the modules that compute an analysis: a changed one never reads an old cache."""
     digest = hashlib.sha256()
-    for module in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(module.read_bytes())
+    for module in ANALYSIS_MODULES:
+        digest.update((Path(__file__).parent / f"{module}.py").read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -246,6 +246,16 @@ class BzImage:
 # -- parsing -------------------------------------------------------------------------
 
 
+def is_bzimage(path: Path | str) -> bool:
+    """Does the file carry a setup header (the HdrS magic)? False for ELF files and on errors."""
+    try:
+        with Path(path).open("rb") as f:
+            head = f.read(HDRS_OFFSET + 4)
+    except OSError:
+        return False
+    return head[HDRS_OFFSET:] == b"HdrS"
+
+
 def parse(path: Path | str) -> BzImage:
     """Parse a bzImage's setup and PE/COFF headers; EntrycheckError if it is not one."""
     path = Path(path)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from entrycheck.decode import Decoder
-from entrycheck.entries import Entry
+from entrycheck.entries import Entry, image_kind
 from entrycheck.functions import Function, FunctionTable
 from entrycheck.image import Image
 from entrycheck.knowledge import Knowledge
@@ -60,6 +60,7 @@ class EntryGraph:
     graph: nx.DiGraph
     unresolved: list[Unresolved] = field(default_factory=list)
     indirect_resolved: int = 0
+    handoffs: list[Unresolved] = field(default_factory=list)  # jumps into the vmlinux
 
     @property
     def reached(self) -> set[str]:
@@ -72,8 +73,12 @@ class GraphBuilder:
     def __init__(self, image: Image, functions: FunctionTable, knowledge: Knowledge):
         self.image = image
         self.functions = functions
-        self.decoder = Decoder(image, functions, knowledge.noreturn, SpecialSections(image))
+        compressed = image_kind(image, knowledge) == "compressed"
+        self.decoder = Decoder(image, functions, knowledge.noreturn, SpecialSections(image),
+                               knowledge.compressed_base_registers if compressed else frozenset())
         self.installs = knowledge.installs
+        self.handoff_in = knowledge.handoff_in if compressed else frozenset()
+        self.handoff_after_call = knowledge.handoff_after_call if compressed else frozenset()
         self._facts: dict[tuple[int, int], FunctionFacts] = {}
         self._starts: dict[tuple[int, int], set[int]] = defaultdict(set)
 
@@ -122,6 +127,7 @@ class _Walk:
         self.slot_sites: dict[int, list[tuple[str, Transfer]]] = defaultdict(list)
         self.stores: dict[int, dict[int, str]] = defaultdict(dict)
         self.unresolved: dict[tuple[str, int], Unresolved] = {}
+        self.handoffs: list[Unresolved] = []
         self.static_slot_edges: list[tuple[str, str, int]] = []
 
     def run(self) -> EntryGraph:
@@ -138,7 +144,7 @@ class _Walk:
                        if d["edge"].kind in (EdgeKind.SLOT, EdgeKind.REGISTER, EdgeKind.OPS))
         return EntryGraph(self.entry, root.name, self.graph,
                           sorted(self.unresolved.values(), key=lambda u: (u.function, u.site)),
-                          resolved)
+                          resolved, self.handoffs)
 
     def _visit(self, func: Function, mode: int, at: int) -> None:
         key = (func.start, mode, at)
@@ -164,7 +170,12 @@ class _Walk:
                            handler.start, EdgeKind.EXCEPTION)
         for t in facts.transfers:
             self._edge(func.name, t, t.target, t.kind)
+        hands_off = self._hands_off(func, facts)
         for t in facts.unresolved:
+            if hands_off and t.kind == EdgeKind.REGISTER and t.text.startswith("jmp"):
+                if all(h.site != t.site for h in self.handoffs):
+                    self.handoffs.append(Unresolved(func.name, t.site, t.text))
+                continue
             if t.slot is not None:
                 self.slot_sites[t.slot].append((func.name, t))
                 for value in self.stores.get(t.slot, ()):
@@ -178,6 +189,16 @@ class _Walk:
             for caller, t in self.slot_sites.get(slot, ()):
                 self.unresolved.pop((caller, t.site), None)
                 self._edge(caller, t, value, EdgeKind.OPS)
+
+    def _hands_off(self, func: Function, facts: FunctionFacts) -> bool:
+        """Does this compressed-kernel function jump into the decompressed vmlinux?"""
+        if func.name in self.b.handoff_in:
+            return True
+        if not self.b.handoff_after_call:
+            return False
+        called = (self.b.functions.at(t.target) for t in facts.transfers
+                  if t.kind == EdgeKind.CALL and t.target is not None)
+        return any(f is not None and f.name in self.b.handoff_after_call for f in called)
 
     def _edge(self, caller: str, t: Transfer, target: int | None, kind: EdgeKind) -> None:
         callee = self.b.functions.at(target) if target is not None else None
@@ -213,6 +234,7 @@ class _Walk:
             keep = nx.descendants(self.graph, root) | {root}
             self.graph.remove_nodes_from([n for n in list(self.graph) if n not in keep])
             self.unresolved = {k: u for k, u in self.unresolved.items() if u.function in keep}
+            self.handoffs = [h for h in self.handoffs if h.function in keep]
 
     def _propagate_returns(self) -> None:
         """A function returns if it has a `ret`, or tail-jumps to one that returns."""

@@ -10,13 +10,15 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from entrycheck import __version__, check, formats, queries, rules, trace
+from entrycheck import __version__, bzimage, check, formats, queries, rules, trace
 from entrycheck.analysis import Analysis, analyse
 from entrycheck.errors import EntrycheckError
 from entrycheck.functions import FunctionTable
 from entrycheck.image import Image
 from entrycheck.progress import progress_bar
 from entrycheck.render import render
+from entrycheck.report import write_report
+from entrycheck.splice import splice
 
 
 def builtin_rules() -> Path:
@@ -39,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="vmlinux ELF (default: the bundled sample_vmlinux)")
     common.add_argument("--json", action="store_true", help="print one JSON object")
     common.add_argument("--cache-dir", type=Path, help="analysis cache (~/.cache/entrycheck)")
+    common.add_argument("--build-dir", type=Path, metavar="DIR",
+                        help="a kernel build tree: vmlinux, arch/x86/boot/compressed/vmlinux "
+                             "and arch/x86/boot/bzImage, followed from firmware entry on")
     common.add_argument("--define", action="append", default=[], metavar="NAME=SYMBOL[@32]",
                         help="add an entry (also possible as --entry NAME=SYMBOL)")
     scoped = argparse.ArgumentParser(add_help=False)
@@ -79,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="write the report here instead of stdout")
     p.add_argument("--fail-on", choices=rules.SEVERITIES, default="warning",
                    help="lowest severity that fails the check (default: warning)")
+    p = sub.add_parser("report", parents=[common],
+                       help="write an HTML report (index.html, report.json, SVG graphs) to DIR")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    p.add_argument("--force", action="store_true", help="replace DIR even if it holds other files")
+    p.add_argument("--rules", type=Path, help="rules whose findings the report shows "
+                                              "(default: built-in rules)")
     p = sub.add_parser("crosscheck", parents=[common],
                        help="compare the fast decoder's direct edges with angr's")
     p.add_argument("--sample", type=int, default=20, help="functions to sample (default 20)")
@@ -117,6 +128,8 @@ def _run(args: argparse.Namespace) -> dict:
         defined.append(entry_name)
         entry_name = entry_name.split("=", 1)[0]
     image = args.image
+    if image is None and args.build_dir is not None:
+        image = args.build_dir / "vmlinux"
     if image is None:
         image = sample_image()
         print(f"entrycheck: no IMAGE given, using the sample kernel {image}", file=sys.stderr)
@@ -127,7 +140,12 @@ def _run(args: argparse.Namespace) -> dict:
         return _check(args, image, show)
     if args.command == "crosscheck":
         return _crosscheck(args, image)
-    analysis: Analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show)
+    if bzimage.is_bzimage(image):
+        if args.command != "entries":
+            raise EntrycheckError(f"{image} is a bzImage: it has no symbols; give the vmlinux, "
+                                  "the compressed vmlinux, or --build-dir")
+        return queries.header_entries(bzimage.parse(image))
+    analysis = _analysis(args, image, defined, show)
     if args.command == "entries":
         return queries.entries(analysis)
     if args.command == "reach":
@@ -141,6 +159,11 @@ def _run(args: argparse.Namespace) -> dict:
             result["dynamic"] = queries.dynamic_diff(
                 result, trace.read_trace(args.trace), trace.read_trace(args.reference_trace))
         return result
+    if args.command == "report":
+        rule_set = rules.load_rules(args.rules or builtin_rules())
+        findings = [f.as_json() for f in check.evaluate(analysis, rule_set) if not f.suppressed]
+        return write_report(analysis, args.output, force=args.force, findings=findings,
+                            progress=progress_bar(enabled=not args.json))
     if args.command == "validate":
         return queries.validate(analysis, trace.read_trace(args.trace), entry_name)
     return queries.why(analysis, entry_name, args.function)
@@ -161,9 +184,23 @@ def _trace(args: argparse.Namespace, image_path: Path) -> dict:
             "output": str(args.output)}
 
 
+def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show) -> Analysis:
+    """The image's analysis; with --build-dir, joined with the compressed kernel's."""
+    analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show)
+    if args.build_dir is None:
+        return analysis
+    compressed = args.build_dir / "arch/x86/boot/compressed/vmlinux"
+    bz_path = args.build_dir / "arch/x86/boot/bzImage"
+    if not compressed.exists():
+        raise EntrycheckError(f"{compressed}: missing (build the bzImage target)")
+    header = bzimage.parse(bz_path).entry_addresses() if bz_path.exists() else None
+    return splice(analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header),
+                  analysis)
+
+
 def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
     rule_set = rules.load_rules(args.rules or builtin_rules())
-    analysis = analyse(image_path, args.define, cache_dir=args.cache_dir, progress=show)
+    analysis = _analysis(args, image_path, args.define, show)
     findings = check.evaluate(analysis, rule_set)
     known: set[str] = set()
     base = None

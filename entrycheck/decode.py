@@ -36,6 +36,7 @@ _PRIVILEGED = frozenset({"wrmsr", "lidt", "lgdt", "ltr", "lldt", "invlpg", "wbin
                          "hlt", "cli", "sti", "clts", "invpcid", "wrfsbase", "wrgsbase"})
 _RETURN_THUNKS = frozenset({"__x86_return_thunk", "zen_untrain_ret", "srso_return_thunk",
                             "srso_untrain_ret", "retbleed_return_thunk", "srso_alias_return_thunk"})
+_BASE_REL = re.compile(r"^(\w+) \+ (0x[0-9a-f]+|\d+)$")
 _CONTROL_REG = re.compile(r"\b[cd]r\d\b")
 _INDIRECT_THUNK = re.compile(r"^__x86_indirect_(?:call_|jump_)?thunk_(\w+)$")
 
@@ -51,10 +52,12 @@ class Decoder:
     """Decodes functions of one image; stateless between calls apart from its tables."""
 
     def __init__(self, image: Image, functions: FunctionTable, noreturn: Iterable[str],
-                 special: SpecialSections | None = None):
+                 special: SpecialSections | None = None,
+                 base_registers: frozenset[str] = frozenset()):
         self.image = image
         self.functions = functions
         self.special = special
+        self.base_registers = base_registers  # hold the load base: `lea d(%reg)` is d
         self._cs = {
             32: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32),
             64: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64),
@@ -224,7 +227,8 @@ class Decoder:
         if mnem in ("ret", "retq"):
             facts.returns = True
             return
-        long_mode = 64 if self.image.bits == 64 else mode
+        armed = {text.split(",")[0] for _, text in facts.privileged}
+        long_mode = 64 if self.image.bits == 64 and {"wrmsr", "mov cr0"} <= armed else mode
         if mnem == "ljmp" and ":" in ops:
             raw = _int(ops.split(":", 1)[1])
             target = self.code_target(raw)
@@ -298,6 +302,9 @@ class Decoder:
               regs: dict) -> tuple[int, int | None] | None:
         """The (value, slot) a mov/lea puts into a register, when it is a known constant."""
         if mnem == "lea":
+            m = _BASE_REL.match(mem.group(2)) if slot is None and mem is not None else None
+            if m and _REG_FAMILY.get(m.group(1)) in self.base_registers:
+                return _int(m.group(2)), None
             return None if slot is None else (slot, None)
         if mem is not None:
             if slot is None:

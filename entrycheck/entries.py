@@ -42,13 +42,15 @@ def image_kind(image: Image, knowledge: Knowledge) -> str:
 
 
 def find_entries(image: Image, functions: FunctionTable, knowledge: Knowledge,
-                 user: list[str] = ()) -> list[Entry]:
-    """The catalogued entries present in the image, then the user's `NAME=SYMBOL[@32]`."""
+                 user: list[str] = (), header: dict[str, tuple[int, int]] | None = None,
+                 ) -> list[Entry]:
+    """The catalogued entries present in the image (cross-checked with Xen notes and, for a
+    compressed kernel, the bzImage header's entries), then the user's `NAME=SYMBOL[@32]`."""
     kind = image_kind(image, knowledge)
     found = [
         entry for spec in knowledge.entries
         if spec.image == kind and spec.bits in (None, image.bits)
-        and (entry := _match(spec, image, functions)) is not None
+        and (entry := _match(spec, image, functions, header or {})) is not None
     ]
     for text in user:
         entry = parse_user_entry(text, functions)
@@ -77,8 +79,11 @@ def select_entry(entries: list[Entry], name: str) -> Entry:
     raise EntrycheckError(f"no entry {name!r} in this image (entries found: {known})")
 
 
-def _match(spec: EntrySpec, image: Image, functions: FunctionTable) -> Entry | None:
+def _match(spec: EntrySpec, image: Image, functions: FunctionTable,
+           header: dict[str, tuple[int, int]]) -> Entry | None:
     func = next((f for s in spec.symbols if (f := functions.named(s)) is not None), None)
+    if spec.header and spec.name in header:
+        return _match_header(spec, func, header[spec.name][0], functions)
     note_addr = _note_address(spec, image)
     if func is None and note_addr is None:
         return None
@@ -96,6 +101,19 @@ def _match(spec: EntrySpec, image: Image, functions: FunctionTable) -> Entry | N
             warning = (f"{spec.note} gives {note_addr:#x}, symbol {func.name} is at "
                        f"{func.start:#x}")
     return Entry(spec.name, func.name, func.start, spec.mode, found, spec.about, warning)
+
+
+def _match_header(spec: EntrySpec, func, addr: int, functions: FunctionTable) -> Entry | None:
+    """An entry the bzImage header gives, checked against the compressed vmlinux's symbols."""
+    holder = functions.at(addr)
+    if func is None:
+        if holder is None:
+            return None
+        return Entry(spec.name, holder.name, addr, spec.mode, ("header",), spec.about)
+    warning = None if addr == func.start else (
+        f"the bzImage header gives {addr:#x}, symbol {func.name} is at {func.start:#x}")
+    return Entry(spec.name, func.name, func.start, spec.mode, ("symbol", "header"), spec.about,
+                 warning)
 
 
 def _note_address(spec: EntrySpec, image: Image) -> int | None:

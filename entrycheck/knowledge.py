@@ -20,6 +20,7 @@ class EntrySpec:
     image: str = "vmlinux"
     bits: int | None = None
     note: str | None = None
+    header: str | None = None
     about: str = ""
 
 
@@ -36,6 +37,9 @@ class Knowledge:
     boot_ends: frozenset[str]
     error_exits: frozenset[str]
     installs: dict[str, tuple[str, ...]]
+    compressed_base_registers: frozenset[str]
+    handoff_in: frozenset[str]
+    handoff_after_call: frozenset[str]
     digest: str  # of the data file, so caches follow changes to it
 
 
@@ -47,7 +51,7 @@ def x86() -> Knowledge:
     return Knowledge(
         entries=tuple(
             EntrySpec(e["name"], tuple(e["symbols"]), e["mode"], e.get("image", "vmlinux"),
-                      e.get("bits"), e.get("note"), e.get("about", ""))
+                      e.get("bits"), e.get("note"), e.get("header"), e.get("about", ""))
             for e in data["entries"]
         ),
         reference=data["reference"],
@@ -58,5 +62,8 @@ def x86() -> Knowledge:
         boot_ends=frozenset(data["boot_ends"]),
         error_exits=frozenset(data["error_exits"]),
         installs={k: tuple(v) for k, v in data.get("installs", {}).items()},
+        compressed_base_registers=frozenset(data["compressed_base_registers"]),
+        handoff_in=frozenset(data["kernel_handoff"]["in"]),
+        handoff_after_call=frozenset(data["kernel_handoff"]["after_call"]),
         digest=hashlib.sha256(text.encode()).hexdigest()[:16],
     )

@@ -18,6 +18,7 @@ class EdgeKind(StrEnum):
     OPS = "indirect-ops"           # call through an ops-table slot written on the entry's path
     EXCEPTION = "exception"        # a handler the function installs (IDT), entered on a fault
     ALTERNATIVE = "alternative"    # a call/jmp in replacement code (.altinstr_replacement)
+    HANDOFF = "handoff"            # the compressed kernel's jump into the decompressed vmlinux
 
 
 @dataclass(frozen=True)

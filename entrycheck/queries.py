@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from entrycheck.analysis import Analysis
+from entrycheck.bzimage import XLF_KERNEL_64, BzImage
 from entrycheck.callgraph import EntryGraph
 from entrycheck.paths import boot_path, chain, diverge
 from entrycheck.trace import TraceResult
@@ -39,6 +40,17 @@ def in_scope(analysis: Analysis, graph: EntryGraph, scope: str) -> set[str]:
     if scope == "early":
         return early
     return {n for n in early if graph.graph.nodes[n].get("init")}
+
+
+def header_entries(bz: BzImage) -> dict:
+    """The entries a bzImage's header gives (no symbols: addresses in the compressed code)."""
+    out = {"format": FORMAT, "command": "entries", "image": str(bz.path), "build_id": None,
+           "cached": False, "bits": 64 if bz.xlf(XLF_KERNEL_64) else 32,
+           "header": bz.as_json()}
+    out["entries"] = [{"name": name, "symbol": "-", "address": f"{addr:#x}", "mode": mode,
+                       "found": ["header"], "about": "address in the compressed kernel"}
+                      for name, (addr, mode) in bz.entry_addresses().items()]
+    return out
 
 
 def reach(analysis: Analysis, entry: str, scope: str) -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from entrycheck.report import summary_lines
+
 
 def _lines_entries(r: dict) -> list[str]:
     out = [f"{'ENTRY':<16} {'SYMBOL':<24} {'ADDRESS':<20} MODE  FOUND BY"]
@@ -108,6 +110,7 @@ RENDERERS: dict[str, Callable[[dict], list[str]]] = {
     "validate": _lines_validate,
     "trace": _lines_trace,
     "crosscheck": _lines_crosscheck,
+    "report": summary_lines,
 }
 
 
