@@ -112,18 +112,28 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     return result
 
 
+HEAD_GAP = 0x10000  # a catalogued head symbol this far past the head block is not in it
+
+
 def _init_predicate(image: Image, functions: FunctionTable,
                     knowledge: Knowledge) -> Callable[[int, str], bool]:
-    """Init code: the init sections, and where head code is linked into .text (as in 6.1),
-    the range from _text to the end of the last catalogued head symbol."""
-    head_end = 0
+    """Init code: the init sections, the catalogued head symbols, and where head code is
+    linked into .text (6.1, 6.12) the block from _text to the last head symbol that follows
+    on without a large gap (6.12 moved secondary_startup_64 far out of that block)."""
     text = image.symbol_address("_text")
+    heads = sorted((f.start, f.end) for s in knowledge.head_symbols
+                   if (f := functions.named(s)) is not None)
+    head_starts = {start for start, _ in heads}
+    head_end = text or 0
     if image.section(".head.text") is None and text is not None:
-        ends = [f.end for s in knowledge.head_symbols if (f := functions.named(s)) is not None]
-        head_end = max(ends, default=0)
+        for start, end in heads:
+            if start > head_end + HEAD_GAP:
+                break
+            head_end = max(head_end, end)
 
     def is_init(address: int, section: str) -> bool:
-        return section in knowledge.init_sections or (text or 0) <= address < head_end
+        return (section in knowledge.init_sections or address in head_starts
+                or (text or 0) <= address < head_end)
 
     return is_init
 

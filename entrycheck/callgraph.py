@@ -218,6 +218,8 @@ class _Walk:
         self._visit(callee, t.mode, target)
         if not self.graph.has_edge(caller, callee.name):
             self.graph.add_edge(caller, callee.name, edge=Edge(kind, t.site, t.text, via))
+        if kind in (EdgeKind.JUMP, EdgeKind.FALLTHROUGH) or t.text.startswith("jmp"):
+            self.graph[caller][callee.name]["tail"] = True  # some site leaves for good
 
     def _strong_update(self, root: str) -> None:
         """Drop a slot's static target where this entry's own code overwrote the slot,
@@ -246,9 +248,6 @@ class _Walk:
                 if returns:
                     continue
                 for succ in g.successors(node):
-                    kind = g[node][succ]["edge"].kind
-                    tail = kind in (EdgeKind.JUMP, EdgeKind.FALLTHROUGH) or (
-                        kind != EdgeKind.CALL and g[node][succ]["edge"].text.startswith("jmp"))
-                    if tail and g.nodes[succ].get("returns", True):
+                    if g[node][succ].get("tail") and g.nodes[succ].get("returns", True):
                         g.nodes[node]["returns"] = changed = True
                         break

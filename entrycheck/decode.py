@@ -36,9 +36,18 @@ _PRIVILEGED = frozenset({"wrmsr", "lidt", "lgdt", "ltr", "lldt", "invlpg", "wbin
                          "hlt", "cli", "sti", "clts", "invpcid", "wrfsbase", "wrgsbase"})
 _RETURN_THUNKS = frozenset({"__x86_return_thunk", "zen_untrain_ret", "srso_return_thunk",
                             "srso_untrain_ret", "retbleed_return_thunk", "srso_alias_return_thunk"})
-_BASE_REL = re.compile(r"^(\w+) \+ (0x[0-9a-f]+|\d+)$")
+_BASE_REL = re.compile(r"^(\w+) ([+-]) (0x[0-9a-f]+|\d+)$")
 _CONTROL_REG = re.compile(r"\b[cd]r\d\b")
 _INDIRECT_THUNK = re.compile(r"^__x86_indirect_(?:call_|jump_)?thunk_(\w+)$")
+
+
+def _branch_target(ops: str, addr: int, mode: int) -> int | None:
+    """A direct branch's target. Capstone wraps 32-bit code's targets to 32 bits; relative
+    branches keep the upper bits of where the code is linked (a 64-bit kernel's .code32)."""
+    target = _int(ops)
+    if target is None or mode == 64:
+        return target
+    return (addr & ~0xFFFFFFFF) | (target & 0xFFFFFFFF)
 
 
 def _int(text: str) -> int | None:
@@ -97,13 +106,17 @@ class Decoder:
         work = [(func.start, mode), *((s, mode) for s in starts)]
         if self.special is not None:
             work += [(t, mode) for t in self.special.jump_label_targets_in(func.start, func.end)]
+            # code after a patched site runs when the replacement does not branch away
+            work += [(a.site + a.original_length, mode)
+                     for a in self.special.alternatives_in(func.start, func.end)]
         while work:
             start, run_mode = work.pop()
             if start not in seen and func.start <= start < func.end:
                 self._run(func, start, run_mode, facts, seen, work)
         if self.special is not None:
             for alt in self.special.alternatives_in(func.start, func.end):
-                self._replacement(func, alt.replacement, alt.length, mode, facts)
+                if alt.length:
+                    self._replacement(func, alt.replacement, alt.length, mode, facts)
         return facts
 
     def _replacement(self, func: Function, start: int, length: int, mode: int,
@@ -138,6 +151,9 @@ class Decoder:
             facts.instructions += 1
             nxt = addr + size
             text = f"{mnem} {ops}".strip()
+            if mnem == "call" and _branch_target(ops, addr, mode) == nxt:
+                stack.append((nxt, None))  # `call 1f; 1: pop %reg`: the code's own address
+                continue
             if mnem in ("call", "jmp") or (mnem[0] == "j" and mnem != "jmp"):
                 if self._branch(func, addr, nxt, mnem, ops, mode, text, regs, facts, work):
                     return
@@ -159,10 +175,8 @@ class Decoder:
         """Handle call/jmp/jcc; return True when the run ends here."""
         is_call = mnem == "call"
         ends_run = mnem == "jmp"
-        target = _int(ops)
+        target = _branch_target(ops, addr, mode)
         if target is not None:
-            if mode == 32:
-                target &= 0xFFFFFFFF
             if func.start <= target < func.end and not is_call:
                 work.append((target, mode))
                 return ends_run
@@ -255,9 +269,11 @@ class Decoder:
             stack.append(held if held else (_int(ops), None))
             return
         if mnem == "pop":
-            if stack:
-                stack.pop()
-            regs.pop(_REG_FAMILY.get(ops, ops), None)
+            popped = stack.pop() if stack else None
+            reg = _REG_FAMILY.get(ops, ops)
+            regs.pop(reg, None)
+            if popped is not None and popped[0] is not None:
+                regs[reg] = popped
             return
         dest, _, src = ops.partition(", ")
         mem = _MEM.search(ops)
@@ -303,8 +319,14 @@ class Decoder:
         """The (value, slot) a mov/lea puts into a register, when it is a known constant."""
         if mnem == "lea":
             m = _BASE_REL.match(mem.group(2)) if slot is None and mem is not None else None
-            if m and _REG_FAMILY.get(m.group(1)) in self.base_registers:
-                return _int(m.group(2)), None
+            if m:
+                base = _REG_FAMILY.get(m.group(1))
+                disp = _int(m.group(3)) or 0
+                disp = -disp if m.group(2) == "-" else disp
+                if base in regs:  # kept whole: 32-bit code of a 64-bit kernel is linked high
+                    return (regs[base][0] + disp) & MASK64, None
+                if base in self.base_registers:
+                    return disp & MASK64, None
             return None if slot is None else (slot, None)
         if mem is not None:
             if slot is None:

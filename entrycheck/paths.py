@@ -54,8 +54,11 @@ def chain(graph: EntryGraph, function: str, knowledge: Knowledge) -> list[Link]:
     g = graph.graph
     if function not in g:
         raise EntrycheckError(f"entry {graph.entry.name} does not reach {function}")
-    early = g.subgraph(boot_path(graph, knowledge))
-    within = early if function in early else g
+    on_path = boot_path(graph, knowledge)
+    blocked = (knowledge.boot_ends | knowledge.error_exits) - {graph.root}
+    early = nx.subgraph_view(g, filter_node=on_path.__contains__,
+                             filter_edge=lambda a, _: a not in blocked)
+    within = early if function in on_path else g
     nodes = nx.shortest_path(within, graph.root, function)
     links = [Link(nodes[0], None)]
     links += [Link(b, g[a][b]["edge"]) for a, b in pairwise(nodes)]

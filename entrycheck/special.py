@@ -39,6 +39,7 @@ class Alternative:
     site: int
     replacement: int
     length: int
+    original_length: int
 
 
 def read_table(image: Image, layout: TableLayout) -> list[dict[str, int]]:
@@ -84,9 +85,8 @@ class SpecialSections:
     """Alternatives and jump-label targets of an image, looked up by function extent."""
 
     def __init__(self, image: Image):
-        alts = sorted((Alternative(e["instr"], e["repl"], e["repllen"])
-                       for e in read_table(image, ALTERNATIVES) if e["repllen"]),
-                      key=lambda a: a.site)
+        alts = sorted((Alternative(e["instr"], e["repl"], e["repllen"], e["instrlen"])
+                       for e in read_table(image, ALTERNATIVES)), key=lambda a: a.site)
         self._alts = alts
         self._alt_sites = [a.site for a in alts]
         labels = sorted((e["code"], e["target"]) for e in read_table(image, JUMP_LABELS))
