@@ -50,9 +50,24 @@ def _fetch_module():
     return module
 
 
+FLAVOURS = {"6.1": "cloud-amd64", "6.12": "6.12-cloud-amd64"}
+
+
+def debian_kernel(version: str) -> dict[str, Path]:
+    """Debian's cloud-amd64 kernel files (6.1 or 6.12), fetched once and cached in
+    ~/.cache/entrycheck; the versioned package is resolved through the meta-package."""
+    fetch = _fetch_module()
+    pinned = os.environ.get("ENTRYCHECK_KERNEL_ABI") if version == "6.1" else None
+    abi = pinned or fetch.resolve_abi(FLAVOURS[version])
+    return fetch.fetch(abi, ["dbg", "image"], Path.home() / ".cache" / "entrycheck")
+
+
 @pytest.fixture(scope="session")
 def debian61() -> dict[str, Path]:
-    """Debian's 6.1 cloud-amd64 kernel files, fetched once and cached in ~/.cache/entrycheck."""
-    fetch = _fetch_module()
-    abi = os.environ.get("ENTRYCHECK_KERNEL_ABI") or fetch.resolve_abi("cloud-amd64")
-    return fetch.fetch(abi, ["dbg", "image"], Path.home() / ".cache" / "entrycheck")
+    return debian_kernel("6.1")
+
+
+@pytest.fixture(scope="session", params=["6.1", "6.12"])
+def debian(request) -> dict[str, Path]:
+    """Each kernel of the corpus in turn."""
+    return debian_kernel(request.param)

@@ -12,10 +12,12 @@ import pytest
 from entrycheck.cli import main
 from entrycheck.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
 
+from .conftest import debian_kernel
+
 pytestmark = pytest.mark.realkernel
 
-NATIVE_ONLY = {"startup_64", "__startup_64", "startup_64_setup_env", "verify_cpu",
-               "secondary_startup_64_no_verify", "sme_enable", "x86_64_start_kernel"}
+NATIVE_ONLY = {"startup_64", "__startup_64", "verify_cpu", "sme_enable", "sme_encrypt_kernel",
+               "x86_64_start_kernel"}
 SHARED = {"clear_bss", "idt_setup_early_handler", "x86_64_start_reservations", "start_kernel",
           "copy_bootdata", "reset_early_page_tables"}
 
@@ -25,9 +27,10 @@ def query(capsys, *argv: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.fixture(scope="module", params=["vmlinux_nodebug", "vmlinux"])
-def kernel(request, debian61):
-    return str(debian61[request.param])
+@pytest.fixture(scope="module", params=[("6.1", "vmlinux_nodebug"), ("6.1", "vmlinux"),
+                                        ("6.12", "vmlinux_nodebug")], ids=lambda p: "-".join(p))
+def kernel(request) -> str:
+    return str(debian_kernel(request.param[0])[request.param[1]])
 
 
 def nm_address(path: str, name: str) -> int:
@@ -99,30 +102,30 @@ def test_repeat_query_uses_cache(capsys, kernel):
 
 
 @pytest.fixture(scope="module")
-def boot_traces(debian61, tmp_path_factory) -> dict[str, str]:
-    """Real QEMU boots of the Debian kernel until start_kernel, native and pvh."""
-    image = str(debian61["vmlinux_nodebug"])
+def boot_traces(debian, tmp_path_factory) -> dict[str, str]:
+    """Real QEMU boots of each Debian kernel until start_kernel, native and pvh."""
+    image = str(debian["vmlinux_nodebug"])
     out = {}
     for entry in ("native", "pvh"):
         path = tmp_path_factory.mktemp("traces") / f"{entry}.json"
-        kernel = ["--kernel", str(debian61["vmlinuz"])] if entry == "native" else []
+        kernel = ["--kernel", str(debian["vmlinuz"])] if entry == "native" else []
         assert main(["trace", image, "--entry", entry, "-o", str(path), *kernel]) == 0
         out[entry] = str(path)
     return out
 
 
 @pytest.mark.parametrize("entry", ["native", "pvh"])
-def test_traced_boot_is_inside_static_reach(capsys, debian61, boot_traces, entry):
+def test_traced_boot_is_inside_static_reach(capsys, debian, boot_traces, entry):
     """Every function that ran before start_kernel is statically reached."""
-    image = str(debian61["vmlinux_nodebug"])
+    image = str(debian["vmlinux_nodebug"])
     capsys.readouterr()
     result = query(capsys, "validate", image, "--trace", boot_traces[entry], "--entry", entry)
     assert result["missing"] == [] and result["share_inside"] == 1.0
     assert result["trace"]["functions"] > 30 and result["same_build"]
 
 
-def test_dynamic_diff_beside_static(capsys, debian61, boot_traces):
-    image = str(debian61["vmlinux_nodebug"])
+def test_dynamic_diff_beside_static(capsys, debian, boot_traces):
+    image = str(debian["vmlinux_nodebug"])
     capsys.readouterr()
     out = query(capsys, "skip", image, "--entry", "pvh", "--trace", boot_traces["pvh"],
                 "--reference-trace", boot_traces["native"])
