@@ -19,6 +19,7 @@ class EdgeKind(StrEnum):
     EXCEPTION = "exception"        # a handler the function installs (IDT), entered on a fault
     ALTERNATIVE = "alternative"    # a call/jmp in replacement code (.altinstr_replacement)
     HANDOFF = "handoff"            # the compressed kernel's jump into the decompressed vmlinux
+    INLINED = "inlined"            # a static inline helper's code inside its caller (DWARF)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from entrycheck.analysis import Analysis
 from entrycheck.bzimage import XLF_KERNEL_64, BzImage
-from entrycheck.callgraph import EntryGraph
-from entrycheck.paths import boot_path, chain, diverge
+from entrycheck.callgraph import Edge, EntryGraph
+from entrycheck.dwarf import DwarfIndex
+from entrycheck.errors import EntrycheckError
+from entrycheck.model import EdgeKind
+from entrycheck.paths import Link, boot_path, chain, diverge
 from entrycheck.trace import TraceResult
 
 SCOPES = ("init", "early", "all")
@@ -118,8 +123,10 @@ def dynamic_diff(skip_result: dict, entry_trace: TraceResult,
 
 def why(analysis: Analysis, entry: str, function: str) -> dict:
     graph = analysis.graph(entry)
-    function = analysis.function_in(graph, function)
-    links = chain(graph, function, analysis.knowledge)
+    try:
+        links = chain(graph, analysis.function_in(graph, function), analysis.knowledge)
+    except EntrycheckError:
+        links = _inlined_chain(analysis, graph, function)
     out = _header(analysis, "why")
     out.update({
         "entry": graph.entry.name,
@@ -128,6 +135,32 @@ def why(analysis: Analysis, entry: str, function: str) -> dict:
         "links": [link.as_json() for link in links],
     })
     return out
+
+
+def _inlined_chain(analysis: Analysis, graph: EntryGraph, helper: str) -> list[Link]:
+    """A chain to a static inline helper: to the boot-path function it is inlined into
+    (DWARF DW_TAG_inlined_subroutine), then an `inlined` step."""
+    if not analysis.has_dwarf:
+        raise EntrycheckError(f"entry {graph.entry.name}: no function {helper} is reached, and "
+                              "without DWARF inlined helpers are invisible (use the vmlinux "
+                              "with debug info)")
+    path = boot_path(graph, analysis.knowledge)
+    hosts = {n: graph.graph.nodes[n]["address"] for n in path}
+    found = DwarfIndex(Path(analysis.image)).inlined_in(hosts)
+    best: list[Link] | None = None
+    for host, inlined in sorted(found.items()):
+        hit = next((i for i in inlined if i.name == helper), None)
+        if hit is None:
+            continue
+        links = chain(graph, host, analysis.knowledge)
+        where = f"{hit.call_file}:{hit.call_line}" if hit.call_file else "DWARF"
+        step = Link(helper, Edge(EdgeKind.INLINED, hit.low_pc or hosts[host], where))
+        if best is None or len(links) + 1 < len(best):
+            best = [*links, step]
+    if best is None:
+        raise EntrycheckError(f"entry {graph.entry.name} does not reach {helper}, not even "
+                              "inlined")
+    return best
 
 
 def _share(resolved: int, unresolved: int) -> float | None:

@@ -150,3 +150,14 @@ def test_check_runs_with_real_chains(capsys, kernel):
             why[f["chain"][-1]] = query(capsys, "why", kernel, "--entry", "native",
                                         f["chain"][-1])["chain"]
         assert why[f["chain"][-1]] == f["chain"]
+
+
+def test_inlined_cr4_shadow_on_xen_pv(capsys, debian61):
+    """cr4_init_shadow is a static inline: xen-pv reaches it inlined in xen_start_kernel
+    (the fix of 5054daa285be); without DWARF the tool says inlined helpers are invisible."""
+    out = query(capsys, "why", str(debian61["vmlinux"]), "--entry", "xen-pv", "cr4_init_shadow")
+    assert out["chain"][-2:] == ["xen_start_kernel", "cr4_init_shadow"]
+    assert out["links"][-1]["edge"]["instruction"].endswith("arch/x86/xen/enlighten_pv.c:1502")
+    assert main(["why", str(debian61["vmlinux_nodebug"]), "--entry", "xen-pv",
+                 "cr4_init_shadow"]) == 2
+    assert "without DWARF inlined helpers are invisible" in capsys.readouterr().err

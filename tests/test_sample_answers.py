@@ -108,3 +108,15 @@ def test_user_defined_entry(capsys, sample):
 def test_crosscheck_cli_agrees_with_angr(capsys, sample):
     out = run_json(capsys, "crosscheck", str(sample))
     assert out["functions"] >= 10 and out["mismatches"] == []
+
+
+def test_why_inlined_helper(capsys, sample, expected):
+    out = run_json(capsys, "why", str(sample), "--entry", "native", "cr4_init_shadow")
+    assert out["chain"][-2:] == ["x86_64_start_kernel", "cr4_init_shadow"]
+    assert set(expected["inlined"]["x86_64_start_kernel"]) == {"cr4_init_shadow"}
+    last = out["links"][-1]["edge"]
+    assert last["kind"] == "inlined" and last["instruction"] == "head64.c:38"
+
+
+def test_why_inlined_helper_not_on_path(sample):
+    assert main(["why", str(sample), "--entry", "xen-pv", "cr4_init_shadow"]) == 2
