@@ -55,6 +55,11 @@ class Analysis:
     def graph(self, name: str) -> EntryGraph:
         return self.graphs[self.entry(name).name]
 
+    def is_function(self, name: str) -> bool:
+        """Is this a code symbol of the image (exactly, or without compiler suffixes)?"""
+        wanted = normalise_name(name)
+        return name in self.functions or any(normalise_name(f) == wanted for f in self.functions)
+
     def function_in(self, graph: EntryGraph, name: str) -> str:
         """The node for a user-given function name (exact, else without compiler suffixes)."""
         if name in graph.graph:
@@ -63,7 +68,7 @@ class Analysis:
         for node in graph.graph:
             if normalise_name(node) == wanted:
                 return node
-        if name in self.functions or any(normalise_name(f) == wanted for f in self.functions):
+        if self.is_function(name):
             raise EntrycheckError(f"entry {graph.entry.name} does not reach {name}")
         raise EntrycheckError(f"no function named {name!r} in {self.image}")
 

@@ -75,7 +75,8 @@ class GraphBuilder:
         self.functions = functions
         compressed = image_kind(image, knowledge) == "compressed"
         self.decoder = Decoder(image, functions, knowledge.noreturn, SpecialSections(image),
-                               knowledge.compressed_base_registers if compressed else frozenset())
+                               knowledge.compressed_base_registers if compressed else frozenset(),
+                               knowledge.static_call_updates)
         self.installs = knowledge.installs
         self.handoff_in = knowledge.handoff_in if compressed else frozenset()
         self.handoff_after_call = knowledge.handoff_after_call if compressed else frozenset()
@@ -106,7 +107,10 @@ class GraphBuilder:
         return tuple(sorted(names))
 
     def slot_name(self, slot: int) -> str:
-        """`symbol+0xoff` for a data address."""
+        """`symbol+0xoff` for a data address (a function's name for a trampoline)."""
+        func = self.functions.starting_at(slot)
+        if func is not None:
+            return func.name
         sym = self.image.symbol_covering(slot)
         if sym is None:
             return f"{slot:#x}"
@@ -205,6 +209,13 @@ class _Walk:
         if callee is None:
             self.unresolved[(caller, t.site)] = Unresolved(caller, t.site, t.text)
             return
+        if kind == EdgeKind.CALL and callee.name.startswith("__SCT__"):
+            # a static_call trampoline: a slot that this entry's updates may retarget
+            t = Transfer(t.site, kind, target, t.mode, callee.start, t.text)
+            self.slot_sites[callee.start].append((caller, t))
+            for value in self.stores.get(callee.start, ()):
+                self._edge(caller, t, value, EdgeKind.OPS)
+            t = Transfer(t.site, kind, target, t.mode, None, t.text)
         via = None
         if t.slot is not None:
             via = self.b.slot_name(t.slot)

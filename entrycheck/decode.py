@@ -62,7 +62,8 @@ class Decoder:
 
     def __init__(self, image: Image, functions: FunctionTable, noreturn: Iterable[str],
                  special: SpecialSections | None = None,
-                 base_registers: frozenset[str] = frozenset()):
+                 base_registers: frozenset[str] = frozenset(),
+                 static_call_updates: dict[str, tuple[str, str]] | None = None):
         self.image = image
         self.functions = functions
         self.special = special
@@ -72,6 +73,8 @@ class Decoder:
             64: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64),
         }
         self._noreturn = {f.start for n in noreturn if (f := functions.named(n)) is not None}
+        self._updaters = {f.start: regs for n, regs in (static_call_updates or {}).items()
+                          if (f := functions.named(n)) is not None}
         self._thunks: dict[int, str] = {}
         self._return_thunks: set[int] = set()
         for func in functions:
@@ -192,6 +195,8 @@ class Decoder:
                 reg = regs.get(self._thunks[target])
                 self._indirect(addr, is_call, reg, mode, text, facts)
             else:
+                if target in self._updaters:
+                    self._static_call_store(addr, regs, self._updaters[target], facts)
                 kind = EdgeKind.CALL if is_call else EdgeKind.JUMP
                 resolved = self.code_target(target) or target
                 facts.transfers.append(Transfer(addr, kind, resolved, mode, text=text))
@@ -225,6 +230,15 @@ class Decoder:
         facts.unresolved.append(Transfer(addr, EdgeKind.SLOT, None, mode, None, text))
         facts.returns |= not is_call
         return ends_run
+
+    def _static_call_store(self, addr: int, regs: dict, arg_regs: tuple[str, str],
+                           facts: FunctionFacts) -> None:
+        """`static_call_update(name, func)` with constants: the trampoline now jumps to func."""
+        tramp, func = (regs.get(r) for r in arg_regs)
+        tramp_at = self.code_target(tramp[0]) if tramp else None
+        func_at = self.code_target(func[0]) if func else None
+        if tramp_at is not None and func_at is not None:
+            facts.stores.append((addr, tramp_at, func_at))
 
     def _indirect(self, addr: int, is_call: bool, reg: tuple[int, int | None] | None, mode: int,
                   text: str, facts: FunctionFacts) -> None:

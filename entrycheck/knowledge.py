@@ -38,6 +38,7 @@ class Knowledge:
     error_exits: frozenset[str]
     installs: dict[str, tuple[str, ...]]
     compressed_base_registers: frozenset[str]
+    static_call_updates: dict[str, tuple[str, str]]
     handoff_in: frozenset[str]
     handoff_after_call: frozenset[str]
     digest: str  # of the data file, so caches follow changes to it
@@ -63,6 +64,7 @@ def x86() -> Knowledge:
         error_exits=frozenset(data["error_exits"]),
         installs={k: tuple(v) for k, v in data.get("installs", {}).items()},
         compressed_base_registers=frozenset(data["compressed_base_registers"]),
+        static_call_updates={k: tuple(v) for k, v in data["static_call_updates"].items()},
         handoff_in=frozenset(data["kernel_handoff"]["in"]),
         handoff_after_call=frozenset(data["kernel_handoff"]["after_call"]),
         digest=hashlib.sha256(text.encode()).hexdigest()[:16],

@@ -123,9 +123,9 @@ def dynamic_diff(skip_result: dict, entry_trace: TraceResult,
 
 def why(analysis: Analysis, entry: str, function: str) -> dict:
     graph = analysis.graph(entry)
-    try:
+    if analysis.is_function(function):
         links = chain(graph, analysis.function_in(graph, function), analysis.knowledge)
-    except EntrycheckError:
+    else:
         links = _inlined_chain(analysis, graph, function)
     out = _header(analysis, "why")
     out.update({
@@ -141,9 +141,9 @@ def _inlined_chain(analysis: Analysis, graph: EntryGraph, helper: str) -> list[L
     """A chain to a static inline helper: to the boot-path function it is inlined into
     (DWARF DW_TAG_inlined_subroutine), then an `inlined` step."""
     if not analysis.has_dwarf:
-        raise EntrycheckError(f"entry {graph.entry.name}: no function {helper} is reached, and "
-                              "without DWARF inlined helpers are invisible (use the vmlinux "
-                              "with debug info)")
+        raise EntrycheckError(f"no function named {helper!r} in {analysis.image}, and without "
+                              "DWARF inlined helpers are invisible (use the vmlinux with "
+                              "debug info)")
     path = boot_path(graph, analysis.knowledge)
     hosts = {n: graph.graph.nodes[n]["address"] for n in path}
     found = DwarfIndex(Path(analysis.image)).inlined_in(hosts)
@@ -159,7 +159,7 @@ def _inlined_chain(analysis: Analysis, graph: EntryGraph, helper: str) -> list[L
             best = [*links, step]
     if best is None:
         raise EntrycheckError(f"entry {graph.entry.name} does not reach {helper}, not even "
-                              "inlined")
+                              "inlined (or no function of that name)")
     return best
 
 

@@ -161,3 +161,15 @@ def test_inlined_cr4_shadow_on_xen_pv(capsys, debian61):
     assert main(["why", str(debian61["vmlinux_nodebug"]), "--entry", "xen-pv",
                  "cr4_init_shadow"]) == 2
     assert "without DWARF inlined helpers are invisible" in capsys.readouterr().err
+
+
+def test_static_call_update_on_xen_path(capsys, debian61):
+    """xen_start_kernel retargets the xen_hypercall static call: xen-pv reaches the PV
+    hypercall code through the trampoline, native does not."""
+    image = str(debian61["vmlinux_nodebug"])
+    out = query(capsys, "why", image, "--entry", "xen-pv", "xen_hypercall_pv")
+    edge = out["links"][-1]["edge"]
+    assert edge["kind"] == "indirect-ops"
+    assert edge["via"] == "__SCT__xen_hypercall (stored by xen_start_kernel)"
+    assert main(["why", image, "--entry", "native", "xen_hypercall_pv"]) == 2
+    assert "does not reach" in capsys.readouterr().err
