@@ -82,6 +82,7 @@ class GraphBuilder:
         self.handoff_after_call = knowledge.handoff_after_call if compressed else frozenset()
         self._facts: dict[tuple[int, int], FunctionFacts] = {}
         self._starts: dict[tuple[int, int], set[int]] = defaultdict(set)
+        self._names: dict[tuple[int, int], tuple[str, ...]] = {}
 
     def facts(self, func: Function, mode: int, at: int | None = None) -> FunctionFacts:
         """Decoded facts of a function, also covering code entered mid-function at `at`."""
@@ -97,14 +98,17 @@ class GraphBuilder:
         """The graph of everything `entry` reaches, not expanding functions in `stop`."""
         return _Walk(self, entry, stop).run()
 
-    def data_names(self, facts: FunctionFacts) -> tuple[str, ...]:
+    def data_names(self, func: Function, mode: int) -> tuple[str, ...]:
         """Names of the data symbols a function references (cpu_tlbstate, pv_ops...)."""
-        names = set()
-        for _, addr in facts.data_refs:
-            sym = self.image.symbol_covering(addr)
-            if sym is not None and sym.size:
-                names.add(sym.name)
-        return tuple(sorted(names))
+        key = (func.start, mode)
+        if key not in self._names:
+            names = set()
+            for _, addr in self._facts[key].data_refs:
+                sym = self.image.symbol_covering(addr)
+                if sym is not None and sym.size:
+                    names.add(sym.name)
+            self._names[key] = tuple(sorted(names))
+        return self._names[key]
 
     def slot_name(self, slot: int) -> str:
         """`symbol+0xoff` for a data address (a function's name for a trampoline)."""
@@ -164,7 +168,7 @@ class _Walk:
         facts = self.b.facts(func, mode, at)
         node = self.graph.nodes[func.name]
         node["returns"] = facts.returns
-        node["refs"] = self.b.data_names(facts)
+        node["refs"] = self.b.data_names(func, mode)
         node["privileged"] = tuple(sorted({text for _, text in facts.privileged}))
         for handler_name in self.b.installs.get(func.name, ()):
             handler = self.b.functions.named(handler_name)

@@ -32,6 +32,12 @@ for _n in range(8, 16):
 
 _TERMINATORS = frozenset({"ret", "retq", "ud2", "int3", "sysret", "sysretq", "iretq", "iret",
                           "iretd", "retf", "retfq", "lret", "ljmp"})
+# Mnemonics the decoder looks at even without a memory operand.
+_TRACKED = frozenset({"call", "jmp", "mov", "movabs", "lea", "push", "pop", "add", "sub",
+                      "wrmsr", "lidt", "lgdt", "ltr", "lldt", "invlpg", "wbinvd", "swapgs", "hlt",
+                      "cli", "sti", "clts", "invpcid", "wrfsbase", "wrgsbase", "ret", "retq",
+                      "ud2", "int3", "sysret", "sysretq", "iretq", "iret", "iretd", "retf",
+                      "retfq", "lret", "ljmp"})
 _PRIVILEGED = frozenset({"wrmsr", "lidt", "lgdt", "ltr", "lldt", "invlpg", "wbinvd", "swapgs",
                          "hlt", "cli", "sti", "clts", "invpcid", "wrfsbase", "wrgsbase"})
 _RETURN_THUNKS = frozenset({"__x86_return_thunk", "zen_untrain_ret", "srso_return_thunk",
@@ -153,6 +159,11 @@ class Decoder:
             seen.add(addr)
             facts.instructions += 1
             nxt = addr + size
+            if mnem not in _TRACKED and mnem[0] != "j" and "[" not in ops:
+                # arithmetic and moves between registers: only the destination's value dies
+                if regs:
+                    regs.pop(_REG_FAMILY.get(ops.partition(", ")[0]), None)
+                continue
             text = f"{mnem} {ops}".strip()
             if mnem == "call" and _branch_target(ops, addr, mode) == nxt:
                 stack.append((nxt, None))  # `call 1f; 1: pop %reg`: the code's own address
