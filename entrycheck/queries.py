@@ -60,22 +60,32 @@ def header_entries(bz: BzImage) -> dict:
 
 def reach(analysis: Analysis, entry: str, scope: str) -> dict:
     graph = analysis.graph(entry)
-    names = sorted(in_scope(analysis, graph, scope))
-    unresolved = [u.as_json() for u in graph.unresolved]
+    scoped = in_scope(analysis, graph, scope)
+    unresolved = [u.as_json() for u in graph.unresolved if u.function in scoped]
     out = _header(analysis, "reach")
     out.update({
         "entry": graph.entry.name,
         "scope": scope,
-        "reached": [_function(graph, n) for n in names],
+        "reached": [_function(graph, n) for n in sorted(scoped)],
         "total_reached": len(graph.graph),
-        "indirect": {
-            "resolved": graph.indirect_resolved,
-            "unresolved": len(unresolved),
-            "share_resolved": _share(graph.indirect_resolved, len(unresolved)),
-        },
+        "indirect": _indirect(graph, scoped),
+        "indirect_all": _indirect(graph, set(graph.graph)),
         "unresolved": unresolved,
     })
     return out
+
+
+_INDIRECT = frozenset({EdgeKind.SLOT, EdgeKind.REGISTER, EdgeKind.OPS})
+
+
+def _indirect(graph: EntryGraph, functions: set[str]) -> dict:
+    """Indirect transfers made by these functions: resolved (distinct caller-callee edges)
+    and unresolved (sites)."""
+    resolved = sum(1 for a, _, d in graph.graph.edges(data=True)
+                   if a in functions and d["edge"].kind in _INDIRECT)
+    unresolved = sum(1 for u in graph.unresolved if u.function in functions)
+    return {"resolved": resolved, "unresolved": unresolved,
+            "share_resolved": _share(resolved, unresolved)}
 
 
 def skip(analysis: Analysis, entry: str, against: str, scope: str) -> dict:
