@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("why", parents=[common, entry],
                    usage="entrycheck why [IMAGE] --entry E FUNCTION",
                    help="a call chain from the entry to FUNCTION")
+    _tool_commands(sub, common, entry)
+    return parser
+
+
+def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser,
+                   entry: argparse.ArgumentParser) -> None:
+    """Commands beyond the path queries: traces, the check, reports, the cross-check."""
     p = sub.add_parser("trace", parents=[common], help="boot under QEMU, record what ran")
     p.add_argument("--entry", required=True, choices=trace.ENTRIES)
     p.add_argument("-o", "--output", type=Path, required=True, help="trace file (JSON)")
@@ -98,7 +105,6 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", parents=[common, entry],
                        help="check that every traced function is in the static reach set")
     p.add_argument("--trace", type=Path, required=True, help="trace file from `trace`")
-    return parser
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
