@@ -49,6 +49,16 @@ class Analysis:
     def knowledge(self) -> Knowledge:
         return x86()
 
+    @property
+    def reference(self) -> str:
+        """The entry others are compared with: `reference` of the knowledge data when the
+        image has it, else the catalogued native entry of the image's width (native32)."""
+        names = {e.name for e in self.entries}
+        if self.knowledge.reference in names:
+            return self.knowledge.reference
+        return next((s.name for s in self.knowledge.entries if s.image == "vmlinux"
+                     and s.bits == self.bits and s.name in names), self.knowledge.reference)
+
     def entry(self, name: str) -> Entry:
         return select_entry(self.entries, name)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from entrycheck.decode import Decoder
+from entrycheck.decode import AFTER_CALL, Decoder
 from entrycheck.entries import Entry, image_kind
 from entrycheck.functions import Function, FunctionTable
 from entrycheck.image import Image
@@ -80,27 +80,24 @@ class GraphBuilder:
         self.installs = knowledge.installs
         self.handoff_in = knowledge.handoff_in if compressed else frozenset()
         self.handoff_after_call = knowledge.handoff_after_call if compressed else frozenset()
-        self._facts: dict[tuple[int, int], FunctionFacts] = {}
-        self._starts: dict[tuple[int, int], set[int]] = defaultdict(set)
-        self._names: dict[tuple[int, int], tuple[str, ...]] = {}
+        self._facts: dict[tuple[int, int, int], FunctionFacts] = {}
+        self._names: dict[tuple[int, int, int], tuple[str, ...]] = {}
 
     def facts(self, func: Function, mode: int, at: int | None = None) -> FunctionFacts:
         """Decoded facts of a function, also covering code entered mid-function at `at`."""
-        key = (func.start, mode)
-        starts = self._starts[key]
-        if key not in self._facts or (at is not None and at != func.start and at not in starts):
-            if at is not None and at != func.start:
-                starts.add(at)
-            self._facts[key] = self.decoder.decode(func, mode, sorted(starts))
+        at = func.start if at is None else at
+        key = (func.start, mode, at)
+        if key not in self._facts:
+            self._facts[key] = self.decoder.decode(func, mode, [at])
         return self._facts[key]
 
     def build(self, entry: Entry, stop: frozenset[str] = frozenset()) -> EntryGraph:
         """The graph of everything `entry` reaches, not expanding functions in `stop`."""
         return _Walk(self, entry, stop).run()
 
-    def data_names(self, func: Function, mode: int) -> tuple[str, ...]:
+    def data_names(self, func: Function, mode: int, at: int) -> tuple[str, ...]:
         """Names of the data symbols a function references (cpu_tlbstate, pv_ops...)."""
-        key = (func.start, mode)
+        key = (func.start, mode, at)
         if key not in self._names:
             names = set()
             for _, addr in self._facts[key].data_refs:
@@ -148,6 +145,7 @@ class _Walk:
             self._expand(func, mode, at)
         self._strong_update(root.name)
         self._propagate_returns()
+        self._drop_falls_after_noreturn(root.name)
         resolved = sum(1 for *_, d in self.graph.edges(data=True)
                        if d["edge"].kind in (EdgeKind.SLOT, EdgeKind.REGISTER, EdgeKind.OPS))
         return EntryGraph(self.entry, root.name, self.graph,
@@ -167,14 +165,15 @@ class _Walk:
     def _expand(self, func: Function, mode: int, at: int) -> None:
         facts = self.b.facts(func, mode, at)
         node = self.graph.nodes[func.name]
-        node["returns"] = facts.returns
-        node["refs"] = self.b.data_names(func, mode)
+        node["returns"] = node.get("returns", False) or facts.returns
+        node["refs"] = tuple(sorted({*node.get("refs", ()), *self.b.data_names(func, mode, at)}))
         node["privileged"] = tuple(sorted({text for _, text in facts.privileged}))
         for handler_name in self.b.installs.get(func.name, ()):
             handler = self.b.functions.named(handler_name)
             if handler is not None:
                 self._edge(func.name, Transfer(func.start, EdgeKind.EXCEPTION, handler.start,
-                                               64, text=f"installs {handler_name}"),
+                                               self.b.image.bits,
+                                               text=f"installs {handler_name}"),
                            handler.start, EdgeKind.EXCEPTION)
         for t in facts.transfers:
             self._edge(func.name, t, t.target, t.kind)
@@ -248,10 +247,27 @@ class _Walk:
                 self.graph.remove_edge(caller, callee)
                 dropped = True
         if dropped:
-            keep = nx.descendants(self.graph, root) | {root}
-            self.graph.remove_nodes_from([n for n in list(self.graph) if n not in keep])
-            self.unresolved = {k: u for k, u in self.unresolved.items() if u.function in keep}
-            self.handoffs = [h for h in self.handoffs if h.function in keep]
+            self._prune(root)
+
+    def _prune(self, root: str) -> None:
+        """Drop what the root no longer reaches."""
+        keep = nx.descendants(self.graph, root) | {root}
+        self.graph.remove_nodes_from([n for n in list(self.graph) if n not in keep])
+        self.unresolved = {k: u for k, u in self.unresolved.items() if u.function in keep}
+        self.handoffs = [h for h in self.handoffs if h.function in keep]
+
+    def _drop_falls_after_noreturn(self, root: str) -> None:
+        """A fall-through after a trailing call holds only if the callee returns."""
+        g = self.graph
+        dead = []
+        for a, b, d in g.edges(data=True):
+            if d["edge"].kind == EdgeKind.FALLTHROUGH and d["edge"].text.startswith(AFTER_CALL):
+                callee = self.b.functions.at(int(d["edge"].text[len(AFTER_CALL):], 16))
+                if callee is None or g.nodes.get(callee.name, {}).get("returns") is False:
+                    dead.append((a, b))
+        if dead:
+            g.remove_edges_from(dead)
+            self._prune(root)
 
     def _propagate_returns(self) -> None:
         """A function returns if it has a `ret`, or tail-jumps to one that returns."""

@@ -100,6 +100,8 @@ def evaluate(analysis: Analysis, rules: list[Rule]) -> list[Finding]:
     ctx = _Context(analysis)
     findings: list[Finding] = []
     for rule in sorted(rules, key=lambda r: r.generic is not None):
+        if rule.bits not in (None, analysis.bits):
+            continue
         if rule.generic:
             covered = {(f.entry, f.symbol) for f in findings}
             findings += [f for f in _generic(ctx, rule) if (f.entry, f.symbol) not in covered]
@@ -111,7 +113,7 @@ def evaluate(analysis: Analysis, rules: list[Rule]) -> list[Finding]:
 
 def _feature(ctx: _Context, rule: Rule) -> list[Finding]:
     present = [e.name for e in ctx.analysis.entries]
-    reference = ctx.knowledge.reference
+    reference = ctx.analysis.reference
     hits = {e: [h for m in rule.matchers for h in ctx.matches(e, m)] for e in present}
     out = []
     if rule.requirement == "not_reached_by":
@@ -140,7 +142,7 @@ def _feature(ctx: _Context, rule: Rule) -> list[Finding]:
 
 def _generic(ctx: _Context, rule: Rule) -> list[Finding]:
     """native_only_init: init code the reference runs before convergence, an entry never."""
-    analysis, reference = ctx.analysis, ctx.knowledge.reference
+    analysis, reference = ctx.analysis, ctx.analysis.reference
     if reference not in analysis.graphs:
         return []
     ref_graph = analysis.graphs[reference]
@@ -163,7 +165,7 @@ def _finding(ctx: _Context, rule: Rule, entry: str, symbol: str, source: str | N
         graph: EntryGraph = ctx.analysis.graphs[source]
         links = tuple(link.function for link in chain(graph, function, ctx.knowledge))
     message = rule.message.format(entry=entry, symbol=symbol, function=function or symbol,
-                                  reference=source or ctx.knowledge.reference)
+                                  reference=source or ctx.analysis.reference)
     location = _location(ctx, function)
     return Finding(rule.id, rule.severity, entry, normalise_name(symbol), message, links,
                    fingerprint(rule.id, entry, symbol), source if links else None, *location,

@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> dict:
     if args.command == "reach":
         return queries.reach(analysis, entry_name, args.scope)
     if args.command == "skip":
-        against = args.against or analysis.knowledge.reference
+        against = args.against or analysis.reference
         result = queries.skip(analysis, entry_name, against, args.scope)
         if (args.trace is None) != (args.reference_trace is None):
             raise EntrycheckError("--trace and --reference-trace go together")

@@ -39,7 +39,7 @@ from typing import Any
 
 from entrycheck.decode import Decoder
 from entrycheck.functions import Function, FunctionTable
-from entrycheck.image import Image
+from entrycheck.image import SHT_NOBITS, Image
 from entrycheck.knowledge import x86
 from entrycheck.model import EdgeKind
 
@@ -95,21 +95,27 @@ def _import_angr() -> Any:
 
 
 def _project(image: Image, func: Function, mode: int, cache: dict | None) -> Any:
-    """An angr Project holding the function's section as a blob, cached per section and mode."""
-    key = (func.section, mode)
+    """An angr Project holding the kernel's allocated sections, from its first code section
+    on, as one blob (so jump tables in .rodata are readable), cached per mode."""
+    key = mode
     if cache is not None and key in cache:
         return cache[key]
     angr = _import_angr()
-    section = image.section(func.section)
-    if section is None:
-        raise ValueError(f"{func.name}: no section {func.section!r}")
-    data = bytes(image.section_bytes(section))
-    proj = angr.Project(io.BytesIO(data), auto_load_libs=False, main_opts={
-        "backend": "blob", "arch": _ARCH[mode], "base_addr": section.addr,
-        "entry_point": section.addr})
+    start = min(s.addr for s in image.sections if s.executable)
+    parts = [s for s in image.sections if s.alloc and s.size and s.addr >= start
+             and s.type != SHT_NOBITS and s.addr - start < MAX_BLOB]
+    base = min(s.addr for s in parts)
+    blob = bytearray(max(s.addr + s.size for s in parts) - base)
+    for s in parts:
+        blob[s.addr - base : s.addr - base + s.size] = image.section_bytes(s)
+    proj = angr.Project(io.BytesIO(bytes(blob)), auto_load_libs=False, main_opts={
+        "backend": "blob", "arch": _ARCH[mode], "base_addr": base, "entry_point": base})
     if cache is not None:
         cache[key] = proj
     return proj
+
+
+MAX_BLOB = 256 << 20  # the kernel image proper; per-cpu and other low sections are left out
 
 
 def _branch_target(op_str: str) -> int | None:
@@ -153,8 +159,10 @@ def _reached_nodes(cfg: Any, func: Function, noreturn: frozenset[int]) -> list[A
     seen, work = {start}, [start]
     while work:
         node = work.pop()
-        succs = [s for s, d in graph[node].items() if d.get("jumpkind") != "Ijk_Call"]
         callees = {s.addr for s, d in graph[node].items() if d.get("jumpkind") == "Ijk_Call"}
+        dead = bool(callees & noreturn)  # no fake return after a call to panic()
+        succs = [s for s, d in graph[node].items() if d.get("jumpkind") != "Ijk_Call"
+                 and not (dead and d.get("jumpkind") == "Ijk_FakeRet")]
         if callees and not succs and not callees & noreturn:
             after = cfg.model.get_any_node(node.addr + node.size)
             succs = [after] if after is not None else []

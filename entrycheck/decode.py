@@ -19,6 +19,7 @@ from entrycheck.model import EdgeKind, FunctionFacts, Transfer
 from entrycheck.special import SpecialSections
 
 MASK64 = (1 << 64) - 1
+AFTER_CALL = "after call "  # text of a fall-through that holds only if the callee returns
 _MEM = re.compile(r"(?:(\w+):)?\[([^\]]*)\]")
 _TABLE = re.compile(r"^(\w+)\*(\d) ([+-]) (0x[0-9a-f]+|\d+)$")
 _GPR = ["ax", "bx", "cx", "dx", "si", "di", "bp", "sp"]
@@ -54,6 +55,14 @@ def _branch_target(ops: str, addr: int, mode: int) -> int | None:
     if target is None or mode == 64:
         return target
     return (addr & ~0xFFFFFFFF) | (target & 0xFFFFFFFF)
+
+
+def _flags_only(mnem: str, ops: str) -> bool:
+    """`test`, `cmp`, `bt`, `and %eax,%eax`: only flags change, registers keep their values."""
+    if mnem in ("test", "cmp", "bt"):
+        return True
+    dest, _, src = ops.partition(", ")
+    return mnem in ("and", "or") and dest == src
 
 
 def _int(text: str) -> int | None:
@@ -112,7 +121,7 @@ class Decoder:
         mid-function) in `mode`."""
         facts = FunctionFacts(func.start, mode)
         seen: set[int] = set()
-        work = [(func.start, mode), *((s, mode) for s in starts)]
+        work = [(s, mode) for s in (starts or (func.start,))]
         if self.special is not None:
             work += [(t, mode) for t in self.special.jump_label_targets_in(func.start, func.end)]
             # code after a patched site runs when the replacement does not branch away
@@ -161,7 +170,7 @@ class Decoder:
             nxt = addr + size
             if mnem not in _TRACKED and mnem[0] != "j" and "[" not in ops:
                 # arithmetic and moves between registers: only the destination's value dies
-                if regs:
+                if regs and not _flags_only(mnem, ops):
                     regs.pop(_REG_FAMILY.get(ops.partition(", ")[0]), None)
                 continue
             text = f"{mnem} {ops}".strip()
@@ -178,11 +187,20 @@ class Decoder:
                 self._terminator(func, addr, mnem, ops, mode, text, stack, facts, work)
                 return
             self._effects(addr, nxt, mnem, ops, text, regs, stack, facts)
-        # Code that ends in a call does not fall through: the callee does not return.
-        if func.end <= nxt < func.end + 16 and mnem != "call":
-            after = self.functions.starting_at(func.end)
-            if after is not None:
-                facts.transfers.append(Transfer(nxt, EdgeKind.FALLTHROUGH, after.start, mode))
+        if not func.end <= nxt < func.end + 16:
+            return
+        after = self.functions.starting_at(func.end)
+        if after is None:
+            return
+        if mnem != "call":
+            facts.transfers.append(Transfer(nxt, EdgeKind.FALLTHROUGH, after.start, mode))
+            return
+        # Code that ends in a call falls through only if the callee returns (asm such as
+        # secondary_startup_64's `call verify_cpu`): the graph keeps this edge only then.
+        callee = _branch_target(ops, addr, mode)
+        if callee is not None and callee not in self._noreturn:
+            facts.transfers.append(Transfer(nxt, EdgeKind.FALLTHROUGH, after.start, mode,
+                                            text=f"{AFTER_CALL}{callee:#x}"))
 
     def _branch(self, func: Function, addr: int, nxt: int, mnem: str, ops: str, mode: int,
                 text: str, regs: dict, facts: FunctionFacts, work: list) -> bool:
@@ -234,7 +252,9 @@ class Decoder:
         if table and not is_call:
             base = _int(table.group(4)) or 0
             base = (-base & MASK64) if table.group(3) == "-" else base
-            targets = self._jump_table(func, base, int(table.group(2)))
+            if mode == 32:
+                base &= 0xFFFFFFFF
+            targets = self._jump_table(func, base, int(table.group(2)), mode)
             work.extend((t, mode) for t in targets)
             if targets:
                 return True
@@ -310,6 +330,8 @@ class Decoder:
             if slot is not None:
                 facts.data_refs.append((addr, slot))
         reg = _REG_FAMILY.get(dest)
+        if _flags_only(mnem, ops):
+            return
         if mnem in ("add", "sub") and reg in regs:
             self._adjust(reg, mnem, src, regs)
             return
@@ -386,14 +408,14 @@ class Decoder:
             return value
         return None
 
-    def _jump_table(self, func: Function, base: int, scale: int) -> list[int]:
+    def _jump_table(self, func: Function, base: int, scale: int, mode: int = 64) -> list[int]:
         """Targets of a jump table: consecutive pointers into the function itself."""
         out = []
         for i in range(512):
             data = self.image.read(base + i * scale, scale)
             if data is None:
                 break
-            target = int.from_bytes(data, "little", signed=scale == 4) & MASK64
+            target = int.from_bytes(data, "little", signed=scale == 4 and mode == 64) & MASK64
             if not func.start <= target < func.end:
                 break
             out.append(target)

@@ -63,7 +63,7 @@ def parse_user_entry(text: str, functions: FunctionTable) -> Entry:
     m = _USER_ENTRY.match(text)
     if m is None:
         raise EntrycheckError(f"bad --entry {text!r}: expected NAME=SYMBOL or NAME=SYMBOL@32")
-    name, symbol, mode = m.group(1), m.group(2), int(m.group(3) or 64)
+    name, symbol, mode = m.group(1), m.group(2), int(m.group(3) or functions.image.bits)
     func = functions.named(symbol)
     if func is None:
         raise EntrycheckError(f"--entry {text}: no code symbol {symbol!r} in the image")

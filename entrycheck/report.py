@@ -37,7 +37,7 @@ def write_report(analysis: Analysis, out_dir: Path, *, force: bool = False,
     start = time.perf_counter()
     out_dir = Path(out_dir)
     check_target(out_dir, force)
-    total = 3 + 2 * sum(1 for e in analysis.entries if e.name != analysis.knowledge.reference)
+    total = 3 + 2 * sum(1 for e in analysis.entries if e.name != analysis.reference)
     step = _stepper(progress, total)
     data = report_data(analysis, findings, step)
     parent = out_dir.resolve().parent
@@ -182,7 +182,7 @@ def _write_graphs(data: dict, tmp: Path, step: Callable[[str], None]) -> dict[st
 def report_data(analysis: Analysis, findings: list[dict] | None,
                 step: Callable[[str], None] = lambda _: None) -> dict:
     """The report.json document (graph file names are filled in when they are written)."""
-    reference = analysis.knowledge.reference
+    reference = analysis.reference
     others = [e.name for e in analysis.entries if e.name != reference]
     step("reach matrix")
     scopes = {e.name: {s: queries.in_scope(analysis, analysis.graph(e.name), s)

@@ -20,7 +20,7 @@ MATCHER_KEYS = ("function", "inlined", "data", "instruction")
 REQUIREMENTS = ("reached_by_all", "not_reached_by", "native_only")
 GENERIC = ("native_only_init",)
 _KEYS = {"id", "title", "severity", "message", "references", "match", "require", "allow",
-         "generic", "allow_functions"}
+         "generic", "allow_functions", "bits"}
 _ID = re.compile(r"^[A-Za-z][\w.-]*$")
 
 
@@ -50,6 +50,7 @@ class Rule:
     generic: str | None = None
     allow: dict[str, str] = field(default_factory=dict)
     allow_functions: dict[str, str] = field(default_factory=dict)
+    bits: int | None = None  # applies only to kernels of this width
 
     def as_json(self) -> dict:
         return {"id": self.id, "title": self.title, "severity": self.severity,
@@ -119,7 +120,7 @@ def _rule(node: yaml.Node, source: str) -> Rule:
     common = dict(id=rule_id, title=_string(fields, "title", node), severity=severity,
                   message=_string(fields, "message", node), source=source,
                   references=tuple(_strings(fields, "references")),
-                  allow=_reasons(fields, "allow"))
+                  allow=_reasons(fields, "allow"), bits=_bits(fields))
     if "generic" in fields:
         generic = _string(fields, "generic", node)
         if generic not in GENERIC:
@@ -200,6 +201,15 @@ def _reasons(fields: dict, key: str) -> dict[str, str]:
             raise _Invalid(reason, f"{key}: {name.value} needs a reason")
         out[name.value] = reason.value
     return out
+
+
+def _bits(fields: dict) -> int | None:
+    if "bits" not in fields:
+        return None
+    node = fields["bits"][1]
+    if not isinstance(node, yaml.ScalarNode) or node.value not in ("32", "64"):
+        raise _Invalid(node, "bits must be 32 or 64")
+    return int(node.value)
 
 
 def _regex(node: yaml.Node) -> re.Pattern:

@@ -11,6 +11,8 @@
 #define noinstr		__attribute__((__section__(".noinstr.text")))
 #define __initdata	__attribute__((__section__(".init.data")))
 
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
 #define NULL ((void *)0)
 
 #endif

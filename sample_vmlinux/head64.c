@@ -41,6 +41,7 @@ noinline __init __noreturn void x86_64_start_kernel(void *real_mode_data)
 	idt_setup_early_handler();
 	copy_bootdata(real_mode_data);
 	load_ucode_bsp();
+	early_cpu_init();
 	x86_64_start_reservations(real_mode_data);
 }
 

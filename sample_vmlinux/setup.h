@@ -24,6 +24,12 @@ void setup_arch(void);
 void run_init_process(void (*fn)(void));
 __noreturn void rest_init(void);
 
+/* cpu_common.c */
+void early_cpu_init(void);
+
+/* panic.c */
+__noreturn void panic(const char *fmt);
+
 /* paravirt.c */
 void native_irq_disable(void);
 

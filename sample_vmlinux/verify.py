@@ -46,6 +46,19 @@ EDGES = [
     ("pvh_start_xen", "movabs+call *%rax", "xen_prepare_pvh"),
     ("pvh_start_xen", "mov $_pa+jmp *%rax", "startup_64"),
     ("xen_prepare_pvh", "call", "pvh_init_start_info"),
+    # indirect-control-flow strategies (cpu_common.c, static_call.c, panic.c, retpoline.S)
+    ("x86_64_start_kernel", "call", "early_cpu_init"),
+    ("early_cpu_init", "alternative (.altinstr_replacement)", "alt_only_helper"),
+    ("early_cpu_init", "jump label (__jump_table target)", "static_key_only_helper"),
+    ("early_cpu_init", "call", "__SCT__early_hook"), ("__SCT__early_hook", "jmp", "default_early_hook"),
+    ("early_cpu_init", "call", "__x86_indirect_thunk_rax"),
+    ("early_cpu_init", "mov $fn,%rax+thunk", "thunk_target_fn"),
+    ("early_cpu_init", "call", "early_cpu_set_mode"),
+    ("early_cpu_set_mode", "jump table", "jump_table_case_helper"),
+    ("early_cpu_init", "call", "panic"),
+    ("xen_start_kernel", "call", "__static_call_update"), ("xen_start_kernel", "call", "panic"),
+    ("xen_start_kernel", "call", "__SCT__early_hook"),
+    ("__SCT__early_hook", "static_call_update (xen-pv only)", "xen_early_hook"),
 ]
 
 # 1. Entries.
@@ -91,9 +104,7 @@ pv = syms["pv_ops"][0]
 slots = {r[1] - pv: r[3] for r in rel if r[0] == ".rela.data" and pv <= r[1] < pv + 24}
 check(slots == {0: "native_write_cr4", 8: "native_read_cr0", 16: "native_load_idt"}, f"pv_ops initialiser {slots}")
 check(sorted(slots.values()) == EXP["ops_table"]["native_targets"], "ops_table.native_targets")
-xs, xl = syms["xen_start_kernel"][0], syms["xen_start_kernel"][1]
-stores = sorted(r[3] for r in rel if r[0] == ".rela.init.text" and xs <= r[1] < xs + xl and r[3].startswith("xen_") and r[2] == "R_X86_64_32S")
-check(stores == EXP["ops_table"]["xen_pv_stores"], f"xen_start_kernel stores {stores} into pv_ops")
+
 
 # 4. Disassembly: edges, indirect calls, pvh physical addresses.
 def dis(name, m32=False, skip=0):
@@ -102,6 +113,14 @@ def dis(name, m32=False, skip=0):
     if m32:
         a[1:1] = ["-m", "i386"]
     return [l for l in run(*a).splitlines() if re.match(r"\s*ffffffff[0-9a-f]+:\t", l)]
+
+# xen_start_kernel's pv_ops stores: R_X86_64_32S immediates of `movq $imm, pv_ops+off(%rip)`
+# (its other xen_* immediate, xen_early_hook in %rdx, is a static_call_update argument).
+xs_lines = dis("xen_start_kernel")
+xs_addr = [int(l.split(":")[0], 16) for l in xs_lines] + [syms["xen_start_kernel"][0] + syms["xen_start_kernel"][1]]
+pv_insns = [(xs_addr[i], xs_addr[i + 1]) for i, l in enumerate(xs_lines) if re.search(r"movq\s+\$0x[0-9a-f]+,.*<pv_ops", l)]
+stores = sorted(r[3] for r in rel if r[0] == ".rela.init.text" and r[2] == "R_X86_64_32S" and any(a <= r[1] < b for a, b in pv_insns))
+check(stores == EXP["ops_table"]["xen_pv_stores"], f"xen_start_kernel stores {stores} into pv_ops")
 
 for src, kind, dst in EDGES:
     if kind in ("call", "jmp"):
@@ -124,7 +143,7 @@ for n in funcs:
     for l in dis(n):
         if re.search(r"\b(call|jmp)\s+\*", l):
             ind[n] = ind.get(n, 0) + 1
-check(ind == {"setup_arch": 1, "run_init_process": 1}, f"indirect calls/jumps outside pvh_start_xen: {ind}")
+check(ind == {"setup_arch": 1, "run_init_process": 1, "early_cpu_set_mode": 1}, f"indirect calls/jumps outside pvh_start_xen: {ind}")
 
 # 5. Reach over the edge table (pv_ops targets per entry as in README).
 def reach(entry, xen_pv):
@@ -135,8 +154,9 @@ def reach(entry, xen_pv):
             continue
         seen.add(n)
         for s, k, d in EDGES:
-            # pv_ops slots: xen-pv's own store replaces the static initializer (strong update)
-            if s == n and ("pv_ops" not in k or ("xen-pv only" in k) == xen_pv):
+            # pv_ops slots: xen-pv's own store replaces the static initializer (strong update);
+            # the static call keeps its default jmp and gains xen-pv's update
+            if s == n and ("xen-pv only" in k and xen_pv or "xen-pv only" not in k and ("pv_ops" not in k or not xen_pv)):
                 todo.append(d)
     # secondary_startup_64/verify_cpu are only entered through the inner label on these paths
     return sorted(seen)
@@ -149,6 +169,55 @@ info = run("readelf", "--debug-dump=info", ELF)
 m = re.search(r"<1><([0-9a-f]+)>: Abbrev Number: \d+ \(DW_TAG_subprogram\)\n\s+<[0-9a-f]+>\s+DW_AT_name\s+: \(indirect string, offset: 0x[0-9a-f]+\): cr4_init_shadow", info)
 check(m is not None and f"DW_AT_abstract_origin: <0x{m.group(1)}>" in info and "DW_TAG_inlined_subroutine" in info, "DW_TAG_inlined_subroutine of cr4_init_shadow")
 check(not re.search(r"call\s+\S+ <cr4_init_shadow>", "\n".join(dis("x86_64_start_kernel"))) and "cr4_init_shadow" not in syms, "no cr4_init_shadow symbol or call edge")
+
+# 7. Indirect-control-flow strategies: the descriptor tables and the code they point at.
+def read(addr, n):
+    s = next(s for s in secs if s[3] <= addr < s[3] + s[5] and s[1] != 8)  # not NOBITS
+    return data[s[4] + addr - s[3]:s[4] + addr - s[3] + n]
+
+def rel32(addr):
+    return (addr + struct.unpack("<i", read(addr, 4))[0]) & (1 << 64) - 1
+
+def inside(name, addr):
+    return syms[name][0] <= addr < syms[name][0] + syms[name][1]
+
+def text_at(addr, stop):
+    out = run("objdump", "-d", "--no-show-raw-insn", f"--start-address={addr:#x}", f"--stop-address={stop:#x}", ELF)
+    return [l for l in out.splitlines() if re.match(r"\s*ffffffff[0-9a-f]+:\t", l)]
+
+# .altinstructions (6.1 struct alt_instr, 12 bytes): 5 nops in early_cpu_init, replaced by a call.
+alt, alt_end = syms["__alt_instructions"][0], syms["__alt_instructions_end"][0]
+check(alt_end - alt == 12, "one 12-byte alt_instr between __alt_instructions and __alt_instructions_end")
+site, repl = rel32(alt), rel32(alt + 4)
+cpuid, ilen, rlen = struct.unpack("<HBB", read(alt + 8, 4))
+check(inside("early_cpu_init", site) and read(site, ilen) == b"\x90" * 5 and (cpuid, rlen) == (26, 5), "alt_instr: 5 nops in early_cpu_init, X86_FEATURE_XMM2")
+check(re.search(r"call\s+[0-9a-f]+ <alt_only_helper>", "\n".join(text_at(repl, repl + rlen))) is not None, "alt replacement: call alt_only_helper (in .altinstr_replacement)")
+# __jump_table (6.1 struct jump_entry, 16 bytes): a 5-byte nop whose target block calls the helper.
+jt = syms["__start___jump_table"][0]
+check(syms["__stop___jump_table"][0] - jt == 16, "one 16-byte jump_entry between __start___jump_table and __stop___jump_table")
+code, target = rel32(jt), rel32(jt + 4)
+key = (jt + 8 + struct.unpack("<q", read(jt + 8, 8))[0]) & (1 << 64) - 1
+check(inside("early_cpu_init", code) and read(code, 5) == bytes.fromhex("0f1f440000") and key == syms["early_debug_key"][0], "jump_entry: nopl in early_cpu_init, key early_debug_key")
+block = "\n".join(text_at(target, syms["early_cpu_init"][0] + syms["early_cpu_init"][1]))
+check(inside("early_cpu_init", target) and "<static_key_only_helper>" in block and not any("static_key_only_helper" in l for l in text_at(syms["early_cpu_init"][0], target)), "jump_entry target: the only call of static_key_only_helper")
+# static_call trampoline: jmp default_early_hook; ud1 (the "SCT" signature of 6.1).
+sct = dis("__SCT__early_hook")
+check(syms["__SCT__early_hook"][2:] == ("FUNC", "GLOBAL") and re.search(r"jmp\s+[0-9a-f]+ <default_early_hook>", sct[0]) is not None and "ud1" in sct[1], "__SCT__early_hook: jmp default_early_hook; ud1")
+xs_text = "\n".join(xs_lines)
+check(all(f"${syms[s][0]:#x},%{r}" in xs_text for s, r in (("__SCK__early_hook", "rdi"), ("__SCT__early_hook", "rsi"), ("xen_early_hook", "rdx"))), "xen_start_kernel: constant arguments of __static_call_update (key, tramp, func)")
+# retpoline thunk call with a constant in %rax.
+eci = dis("early_cpu_init")
+i = next(i for i, l in enumerate(eci) if "<__x86_indirect_thunk_rax>" in l)
+check(f"mov    ${syms['thunk_target_fn'][0]:#x},%rax" in eci[i - 1], "early_cpu_init: mov $thunk_target_fn,%rax; call __x86_indirect_thunk_rax")
+# jump table: `jmp *table(,%rdi,8)`, entries into early_cpu_set_mode, one block calls the helper.
+m = next(re.search(r"jmp\s+\*(-?0x[0-9a-f]+)\(,%rdi,8\)", l) for l in dis("early_cpu_set_mode") if "jmp    *" in l)
+table = int(m.group(1), 16) & (1 << 64) - 1
+cases = [struct.unpack("<Q", read(table + 8 * k, 8))[0] for k in range(7)]
+check(all(inside("early_cpu_set_mode", c) for c in cases), f"jump table in .rodata: {len(cases)} entries into early_cpu_set_mode")
+check(any(re.search(r"call\s+[0-9a-f]+ <jump_table_case_helper>", "\n".join(text_at(c, c + 12)[:3])) for c in cases), "a jump-table case calls jump_table_case_helper (after its frame set-up)")
+# noreturn: `call panic` is followed by a call nothing may follow.
+j = next(i for i, l in enumerate(eci) if "<panic>" in l)
+check("<dead_after_panic>" in eci[j + 1] and all("dead_after_panic" not in r for e in EXP["reach"].values() for r in e), "early_cpu_init: call panic; call dead_after_panic (never reached)")
 
 print("FAILED: %d" % len(fails) if fails else "all checks passed")
 sys.exit(1 if fails else 0)
