@@ -57,7 +57,9 @@ class FunctionTable:
         self._functions: dict[int, Function] = {}
         self._by_name: dict[str, int] = {}
         for i, addr in enumerate(self._starts):
-            syms = sorted(by_addr[addr], key=_rank)
+            syms = by_addr[addr]
+            if len(syms) > 1:
+                syms = sorted(syms, key=_rank)
             best = syms[0]
             sec = sections[best.section]
             limit = sec.addr + sec.size

@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -63,9 +64,8 @@ class Section:
         return self.addr <= addr < self.addr + self.size
 
 
-@dataclass(frozen=True)
-class Symbol:
-    """One `.symtab` entry."""
+class Symbol(NamedTuple):
+    """One `.symtab` entry (a tuple: a real vmlinux has well over 100,000 of them)."""
 
     name: str
     value: int
