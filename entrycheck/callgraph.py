@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import networkx as nx
 
@@ -22,9 +23,9 @@ from entrycheck.model import EdgeKind, FunctionFacts, Transfer
 from entrycheck.special import SpecialSections
 
 
-@dataclass(frozen=True)
-class Edge:
-    """Why a caller reaches a callee: the first site found, and what resolved it."""
+class Edge(NamedTuple):
+    """Why a caller reaches a callee: the first site found, and what resolved it (a tuple:
+    graphs hold tens of thousands and the cache loads them all)."""
 
     kind: EdgeKind
     site: int
@@ -38,8 +39,7 @@ class Edge:
         return out
 
 
-@dataclass(frozen=True)
-class Unresolved:
+class Unresolved(NamedTuple):
     """An indirect transfer that stays unresolved."""
 
     function: str

@@ -47,7 +47,7 @@ def _join(graph: EntryGraph, native: EntryGraph) -> EntryGraph:
         for hand in graph.handoffs:
             edge = Edge(EdgeKind.HANDOFF, hand.site, hand.text, "the decompressed vmlinux")
             joined.add_edge(rename[hand.function], native.root, edge=edge)
-    unresolved = [replace(u, function=rename[u.function]) for u in graph.unresolved]
+    unresolved = [u._replace(function=rename[u.function]) for u in graph.unresolved]
     if graph.handoffs:
         unresolved += native.unresolved
     return EntryGraph(graph.entry, rename[graph.root], joined, unresolved,
