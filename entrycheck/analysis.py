@@ -44,6 +44,7 @@ class Analysis:
     seconds: dict[str, float] = field(default_factory=dict)
     cached: bool = False
     compressed_image: str | None = None
+    complete: bool = False  # graphs go past the boot path (start_kernel, error exits)
 
     @property
     def knowledge(self) -> Knowledge:
@@ -88,12 +89,19 @@ Progress = Callable[[str, int, int], None]
 
 def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path | None = None,
             progress: Progress | None = None,
-            header: dict[str, tuple[int, int]] | None = None) -> Analysis:
-    """Analyse every entry of an image, or load the result cached for its build. `header`:
-    the entries a bzImage's header gives, to cross-check a compressed vmlinux's symbols."""
+            header: dict[str, tuple[int, int]] | None = None, complete: bool = False,
+            ) -> Analysis:
+    """Analyse every entry of an image, or load the result cached for its build.
+
+    By default each entry's graph covers its boot path: the walk reaches start_kernel and
+    error exits (panic) but does not go past them, which is what the path diffs, the check
+    and traces up to start_kernel need. `complete` walks everything reachable (about three
+    times the work on a real kernel). `header`: the entries a bzImage's header gives, to
+    cross-check a compressed vmlinux's symbols."""
     knowledge = x86()
     image = Image(path)
-    keys = [*user_entries, *(f"{k}@{v[0]:#x}" for k, v in sorted((header or {}).items()))]
+    keys = [*user_entries, *(f"{k}@{v[0]:#x}" for k, v in sorted((header or {}).items())),
+            "complete" if complete else "boot"]
     cache_file = _cache_file(image, keys, cache_dir)
     if cache_file is not None and (hit := _load(cache_file)) is not None:
         hit.image = str(path)  # the same build may be read from a copy with or without DWARF
@@ -112,7 +120,8 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
         if progress:
             progress(f"decoding from {entry.name}", i, len(entries))
         t = time.perf_counter()
-        graph = builder.build(entry)
+        graph = builder.build(entry, frozenset() if complete else
+                              knowledge.boot_ends | knowledge.error_exits)
         for name, address in graph.graph.nodes(data="address"):
             graph.graph.nodes[name]["init"] = init(address, graph.graph.nodes[name]["section"])
         graphs[entry.name] = graph
@@ -121,7 +130,8 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
         progress("done", len(entries), len(entries))
     seconds["total"] = time.perf_counter() - start
     result = Analysis(str(path), image.build_id, image.bits, image.has_dwarf,
-                      image.has_relocations, functions.names(), entries, graphs, seconds)
+                      image.has_relocations, functions.names(), entries, graphs, seconds,
+                      complete=complete)
     if cache_file is not None:
         _store(cache_file, result)
     return result

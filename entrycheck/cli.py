@@ -151,7 +151,9 @@ def _run(args: argparse.Namespace) -> dict:
             raise EntrycheckError(f"{image} is a bzImage: it has no symbols; give the vmlinux, "
                                   "the compressed vmlinux, or --build-dir")
         return queries.header_entries(bzimage.parse(image))
-    analysis = _analysis(args, image, defined, show)
+    complete = args.command in ("validate", "report") or (
+        args.command == "reach" and args.scope == "all")
+    analysis = _analysis(args, image, defined, show, complete)
     if args.command == "entries":
         return queries.entries(analysis)
     if args.command == "reach":
@@ -172,7 +174,14 @@ def _run(args: argparse.Namespace) -> dict:
                             progress=progress_bar(enabled=not args.json))
     if args.command == "validate":
         return queries.validate(analysis, trace.read_trace(args.trace), entry_name)
-    return queries.why(analysis, entry_name, args.function)
+    try:
+        return queries.why(analysis, entry_name, args.function)
+    except EntrycheckError:
+        if not analysis.is_function(args.function):
+            raise
+    # a function off the boot path: look through everything the entry reaches
+    complete = _analysis(args, image, defined, show, complete=True)
+    return queries.why(complete, entry_name, args.function)
 
 
 def _trace(args: argparse.Namespace, image_path: Path) -> dict:
@@ -190,9 +199,12 @@ def _trace(args: argparse.Namespace, image_path: Path) -> dict:
             "output": str(args.output)}
 
 
-def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show) -> Analysis:
-    """The image's analysis; with --build-dir, joined with the compressed kernel's."""
-    analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show)
+def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
+              complete: bool = False) -> Analysis:
+    """The image's analysis (the boot paths, or `complete`: everything reached); with
+    --build-dir, joined with the compressed kernel's."""
+    analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show,
+                       complete=complete)
     if args.build_dir is None:
         return analysis
     compressed = args.build_dir / "arch/x86/boot/compressed/vmlinux"
@@ -200,8 +212,8 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show) -
     if not compressed.exists():
         raise EntrycheckError(f"{compressed}: missing (build the bzImage target)")
     header = bzimage.parse(bz_path).entry_addresses() if bz_path.exists() else None
-    return splice(analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header),
-                  analysis)
+    return splice(analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header,
+                          complete=complete), analysis)
 
 
 def _check(args: argparse.Namespace, image_path: Path, show) -> dict:

@@ -40,6 +40,8 @@ def in_scope(analysis: Analysis, graph: EntryGraph, scope: str) -> set[str]:
     """`all`: everything reached; `early`: the boot path (up to start_kernel);
     `init`: init code on the boot path (.init.text, head code)."""
     if scope == "all":
+        if not analysis.complete:
+            raise ValueError("scope `all` needs a complete analysis (analyse(complete=True))")
         return set(graph.graph)
     early = boot_path(graph, analysis.knowledge)
     if scope == "early":
@@ -69,7 +71,6 @@ def reach(analysis: Analysis, entry: str, scope: str) -> dict:
         "reached": [_function(graph, n) for n in sorted(scoped)],
         "total_reached": len(graph.graph),
         "indirect": _indirect(graph, scoped),
-        "indirect_all": _indirect(graph, set(graph.graph)),
         "unresolved": unresolved,
     })
     return out
@@ -91,7 +92,9 @@ def _indirect(graph: EntryGraph, functions: set[str]) -> dict:
 def skip(analysis: Analysis, entry: str, against: str, scope: str) -> dict:
     graph, reference = analysis.graph(entry), analysis.graph(against)
     div = diverge(graph, reference, analysis.knowledge)
-    ref_scope, own_scope = in_scope(analysis, reference, scope), in_scope(analysis, graph, scope)
+    scope_on_path = "early" if scope == "all" else scope  # what skip lists is on the boot path
+    ref_scope = in_scope(analysis, reference, scope_on_path)
+    own_scope = in_scope(analysis, graph, scope_on_path)
     out = _header(analysis, "skip")
     out.update({
         "entry": graph.entry.name,
