@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--build-dir", type=Path, metavar="DIR",
                         help="a kernel build tree: vmlinux, arch/x86/boot/compressed/vmlinux "
                              "and arch/x86/boot/bzImage, followed from firmware entry on")
+    common.add_argument("--compressed", type=Path, metavar="FILE",
+                        help="the compressed vmlinux (arch/x86/boot/compressed/vmlinux)")
+    common.add_argument("--bzimage", type=Path, metavar="FILE",
+                        help="the bzImage whose header gives the EFI entries")
     common.add_argument("--define", action="append", default=[], metavar="NAME=SYMBOL[@32]",
                         help="add an entry (also possible as --entry NAME=SYMBOL)")
     scoped = argparse.ArgumentParser(add_help=False)
@@ -205,13 +209,16 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
     --build-dir, joined with the compressed kernel's."""
     analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show,
                        complete=complete)
-    if args.build_dir is None:
+    tree = args.build_dir
+    compressed = args.compressed or (tree / "arch/x86/boot/compressed/vmlinux" if tree else None)
+    bz_path = args.bzimage or (tree / "arch/x86/boot/bzImage" if tree else None)
+    if compressed is None:
+        if bz_path is not None:
+            raise EntrycheckError("--bzimage needs the compressed vmlinux too (--compressed)")
         return analysis
-    compressed = args.build_dir / "arch/x86/boot/compressed/vmlinux"
-    bz_path = args.build_dir / "arch/x86/boot/bzImage"
     if not compressed.exists():
         raise EntrycheckError(f"{compressed}: missing (build the bzImage target)")
-    header = bzimage.parse(bz_path).entry_addresses() if bz_path.exists() else None
+    header = bzimage.parse(bz_path).entry_addresses() if bz_path and bz_path.exists() else None
     return splice(analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header,
                           complete=complete), analysis)
 

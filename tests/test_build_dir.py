@@ -88,3 +88,10 @@ def test_debian_vmlinuz_header_entries(capsys, debian61):
     names = {e["name"] for e in got["entries"]}
     assert {"efi-pe", "efi-handover-64", "efi-handover-32", "decompressor-64"} <= names
     assert got["header"]["version"] == "0x20f"
+
+
+def test_files_named_one_by_one(capsys):
+    got = run(capsys, "why", str(ROOT / "sample_vmlinux" / "vmlinux"), "--compressed",
+              str(COMPRESSED / "vmlinux"), "--bzimage", str(COMPRESSED / "bzImage"),
+              "--entry", "efi-handover-64", "start_kernel")
+    assert got["chain"][0] == "efi64_stub_entry" and got["chain"][-1] == "start_kernel"
