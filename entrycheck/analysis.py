@@ -37,13 +37,11 @@ class Analysis:
     build_id: str | None
     bits: int
     has_dwarf: bool
-    has_relocations: bool
     functions: frozenset[str]
     entries: list[Entry]
     graphs: dict[str, EntryGraph]
     seconds: dict[str, float] = field(default_factory=dict)
     cached: bool = False
-    compressed_image: str | None = None
     complete: bool = False  # graphs go past the boot path (start_kernel, error exits)
 
     @property
@@ -130,7 +128,7 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
         progress("done", len(entries), len(entries))
     seconds["total"] = time.perf_counter() - start
     result = Analysis(str(path), image.build_id, image.bits, image.has_dwarf,
-                      image.has_relocations, functions.names(), entries, graphs, seconds,
+                      functions.names(), entries, graphs, seconds,
                       complete=complete)
     if cache_file is not None:
         _store(cache_file, result)

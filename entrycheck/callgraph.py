@@ -59,12 +59,7 @@ class EntryGraph:
     root: str
     graph: nx.DiGraph
     unresolved: list[Unresolved] = field(default_factory=list)
-    indirect_resolved: int = 0
     handoffs: list[Unresolved] = field(default_factory=list)  # jumps into the vmlinux
-
-    @property
-    def reached(self) -> set[str]:
-        return set(self.graph.nodes)
 
 
 class GraphBuilder:
@@ -146,11 +141,9 @@ class _Walk:
         self._strong_update(root.name)
         self._propagate_returns()
         self._drop_falls_after_noreturn(root.name)
-        resolved = sum(1 for *_, d in self.graph.edges(data=True)
-                       if d["edge"].kind in (EdgeKind.SLOT, EdgeKind.REGISTER, EdgeKind.OPS))
         return EntryGraph(self.entry, root.name, self.graph,
                           sorted(self.unresolved.values(), key=lambda u: (u.function, u.site)),
-                          resolved, self.handoffs)
+                          self.handoffs)
 
     def _visit(self, func: Function, mode: int, at: int) -> None:
         key = (func.start, mode, at)

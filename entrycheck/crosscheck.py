@@ -208,7 +208,7 @@ def fast_direct_targets(decoder: Decoder, func: Function, mode: int = 64) -> set
 
 def _thunks(decoder: Decoder) -> set[int]:
     """Retpoline and return thunk addresses: not CALL/JUMP edges in the decoder's model."""
-    return set(decoder._thunks) | set(decoder._return_thunks)
+    return set(decoder.thunks) | set(decoder.return_thunks)
 
 
 def sized_functions(image: Image, functions: FunctionTable,
@@ -247,7 +247,7 @@ def crosscheck(image: Image, functions: FunctionTable, names: list[str] | None =
     picked = _pick(image, functions, names, sample, seed)
     decoder = Decoder(image, functions, x86().noreturn)
     skip = _thunks(decoder)
-    noreturn = frozenset(decoder._noreturn)
+    noreturn = frozenset(decoder.noreturn)
     _import_angr()
     cache: dict = {}
     mismatches: list[Mismatch] = []

@@ -33,14 +33,11 @@ for _n in range(8, 16):
 
 _TERMINATORS = frozenset({"ret", "retq", "ud2", "int3", "sysret", "sysretq", "iretq", "iret",
                           "iretd", "retf", "retfq", "lret", "ljmp"})
-# Mnemonics the decoder looks at even without a memory operand.
-_TRACKED = frozenset({"call", "jmp", "mov", "movabs", "lea", "push", "pop", "add", "sub",
-                      "wrmsr", "lidt", "lgdt", "ltr", "lldt", "invlpg", "wbinvd", "swapgs", "hlt",
-                      "cli", "sti", "clts", "invpcid", "wrfsbase", "wrgsbase", "ret", "retq",
-                      "ud2", "int3", "sysret", "sysretq", "iretq", "iret", "iretd", "retf",
-                      "retfq", "lret", "ljmp"})
 _PRIVILEGED = frozenset({"wrmsr", "lidt", "lgdt", "ltr", "lldt", "invlpg", "wbinvd", "swapgs",
                          "hlt", "cli", "sti", "clts", "invpcid", "wrfsbase", "wrgsbase"})
+# Mnemonics the decoder looks at even without a memory operand (jcc: all start with "j").
+_TRACKED = frozenset({"call", "jmp", "mov", "movabs", "lea", "push", "pop", "add",
+                      "sub"}) | _TERMINATORS | _PRIVILEGED
 _RETURN_THUNKS = frozenset({"__x86_return_thunk", "zen_untrain_ret", "srso_return_thunk",
                             "srso_untrain_ret", "retbleed_return_thunk", "srso_alias_return_thunk"})
 _BASE_REL = re.compile(r"^(\w+) ([+-]) (0x[0-9a-f]+|\d+)$")
@@ -87,17 +84,17 @@ class Decoder:
             32: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32),
             64: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64),
         }
-        self._noreturn = {f.start for n in noreturn if (f := functions.named(n)) is not None}
+        self.noreturn = {f.start for n in noreturn if (f := functions.named(n)) is not None}
         self._updaters = {f.start: regs for n, regs in (static_call_updates or {}).items()
                           if (f := functions.named(n)) is not None}
-        self._thunks: dict[int, str] = {}
-        self._return_thunks: set[int] = set()
+        self.thunks: dict[int, str] = {}
+        self.return_thunks: set[int] = set()
         for func in functions:
             for name in (func.name, *func.aliases):
                 if m := _INDIRECT_THUNK.match(name):
-                    self._thunks[func.start] = _REG_FAMILY.get(m.group(1), m.group(1))
+                    self.thunks[func.start] = _REG_FAMILY.get(m.group(1), m.group(1))
                 if name in _RETURN_THUNKS:
-                    self._return_thunks.add(func.start)
+                    self.return_thunks.add(func.start)
 
     def code_target(self, value: int | None) -> int | None:
         """A code address from a value that may be virtual or physical (`_pa(sym)`)."""
@@ -146,8 +143,8 @@ class Decoder:
                 continue
             target = self.code_target(_int(ops))
             inside = target is None or func.start <= target < func.end
-            if inside or start <= target < start + length or target in self._return_thunks \
-                    or target in self._thunks:
+            if inside or start <= target < start + length or target in self.return_thunks \
+                    or target in self.thunks:
                 continue
             facts.transfers.append(Transfer(addr, EdgeKind.ALTERNATIVE, target, mode,
                                             text=f"{mnem} {ops}"))
@@ -166,7 +163,6 @@ class Decoder:
             if addr in seen:
                 return
             seen.add(addr)
-            facts.instructions += 1
             nxt = addr + size
             if mnem not in _TRACKED and mnem[0] != "j" and "[" not in ops:
                 # arithmetic and moves between registers: only the destination's value dies
@@ -198,7 +194,7 @@ class Decoder:
         # Code that ends in a call falls through only if the callee returns (asm such as
         # secondary_startup_64's `call verify_cpu`): the graph keeps this edge only then.
         callee = _branch_target(ops, addr, mode)
-        if callee is not None and callee not in self._noreturn:
+        if callee is not None and callee not in self.noreturn:
             facts.transfers.append(Transfer(nxt, EdgeKind.FALLTHROUGH, after.start, mode,
                                             text=f"{AFTER_CALL}{callee:#x}"))
 
@@ -212,16 +208,16 @@ class Decoder:
             if func.start <= target < func.end and not is_call:
                 work.append((target, mode))
                 return ends_run
-            if target in self._return_thunks or target in self._thunks:
+            if target in self.return_thunks or target in self.thunks:
                 # the thunk runs (a node of its own); what it stands for is a ret or an
                 # indirect call/jmp through a register
                 kind = EdgeKind.CALL if is_call else EdgeKind.JUMP
                 facts.transfers.append(Transfer(addr, kind, target, mode, text=text))
-            if target in self._return_thunks:
+            if target in self.return_thunks:
                 facts.returns = True
                 return ends_run
-            if target in self._thunks:
-                reg = regs.get(self._thunks[target])
+            if target in self.thunks:
+                reg = regs.get(self.thunks[target])
                 self._indirect(addr, is_call, reg, mode, text, facts)
             else:
                 if target in self._updaters:
@@ -231,7 +227,7 @@ class Decoder:
                 facts.transfers.append(Transfer(addr, kind, resolved, mode, text=text))
                 if not is_call and self.functions.at(resolved) is None:
                     facts.returns = True  # leaves for code we cannot see: assume it returns
-            return ends_run or (is_call and target in self._noreturn)
+            return ends_run or (is_call and target in self.noreturn)
         mem = _MEM.search(ops)
         if mem is None:
             held = regs.get(_REG_FAMILY.get(ops, ops))

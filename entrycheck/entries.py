@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from entrycheck.errors import EntrycheckError
-from entrycheck.functions import FunctionTable
+from entrycheck.functions import Function, FunctionTable
 from entrycheck.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
 from entrycheck.knowledge import EntrySpec, Knowledge
 
@@ -103,7 +103,8 @@ def _match(spec: EntrySpec, image: Image, functions: FunctionTable,
     return Entry(spec.name, func.name, func.start, spec.mode, found, spec.about, warning)
 
 
-def _match_header(spec: EntrySpec, func, addr: int, functions: FunctionTable) -> Entry | None:
+def _match_header(spec: EntrySpec, func: Function | None, addr: int,
+                  functions: FunctionTable) -> Entry | None:
     """An entry the bzImage header gives, checked against the compressed vmlinux's symbols."""
     holder = functions.at(addr)
     if func is None:

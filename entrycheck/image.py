@@ -25,7 +25,6 @@ SHF_EXECINSTR = 0x4
 SHT_NOBITS = 8
 SHT_NOTE = 7
 SHT_RELA = 4
-PT_LOAD = 1
 
 STT_NAMES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE"}
 STB_NAMES = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK"}
@@ -283,10 +282,6 @@ class Image:
         return syms[0].value
 
     # -- relocations ---------------------------------------------------------------
-
-    @property
-    def has_relocations(self) -> bool:
-        return any(s.type == SHT_RELA and s.info for s in self.sections)
 
     def relocations_for(self, section: Section) -> dict[int, Relocation]:
         """RELA entries that apply to an allocated section, keyed by the virtual address patched."""

@@ -46,4 +46,3 @@ class FunctionFacts:
     data_refs: list[tuple[int, int]] = field(default_factory=list)    # (site, address)
     privileged: list[tuple[int, str]] = field(default_factory=list)   # (site, instruction)
     returns: bool = False
-    instructions: int = 0

@@ -70,7 +70,7 @@ def reach(analysis: Analysis, entry: str, scope: str) -> dict:
         "scope": scope,
         "reached": [_function(graph, n) for n in sorted(scoped)],
         "total_reached": len(graph.graph),
-        "indirect": _indirect(graph, scoped),
+        "indirect": indirect_figures(graph, scoped),
         "unresolved": unresolved,
     })
     return out
@@ -79,7 +79,7 @@ def reach(analysis: Analysis, entry: str, scope: str) -> dict:
 _INDIRECT = frozenset({EdgeKind.SLOT, EdgeKind.REGISTER, EdgeKind.OPS})
 
 
-def _indirect(graph: EntryGraph, functions: set[str]) -> dict:
+def indirect_figures(graph: EntryGraph, functions: set[str]) -> dict:
     """Indirect transfers made by these functions: resolved (distinct caller-callee edges)
     and unresolved (sites)."""
     resolved = sum(1 for a, _, d in graph.graph.edges(data=True)

@@ -217,13 +217,14 @@ def _entry(analysis: Analysis, name: str, scopes: dict, skips: dict) -> dict:
     graph = analysis.graph(name)
     out = analysis.entry(name).as_json()
     skip = skips.get(name)
+    indirect = queries.indirect_figures(graph, set(graph.graph))
     out.update({
         "root": graph.root,
         "convergence": None if skip is None else skip["convergence"],
         "counts": {
             "init": len(scopes[name]["init"]), "early": len(scopes[name]["early"]),
-            "all": len(graph.graph), "indirect_resolved": graph.indirect_resolved,
-            "indirect_unresolved": len(graph.unresolved),
+            "all": len(graph.graph), "indirect_resolved": indirect["resolved"],
+            "indirect_unresolved": indirect["unresolved"],
             "skipped": None if skip is None else len(skip["skipped"]),
             "entry_only": None if skip is None else len(skip["entry_only"]),
         },

@@ -31,8 +31,7 @@ def splice(compressed: Analysis, kernel: Analysis) -> Analysis:
     for name, graph in compressed.graphs.items():
         graphs[name] = _join(graph, native)
     return replace(kernel, entries=[*kernel.entries, *compressed.entries], graphs=graphs,
-                   functions=kernel.functions | {PREFIX + f for f in compressed.functions},
-                   compressed_image=compressed.image)
+                   functions=kernel.functions | {PREFIX + f for f in compressed.functions})
 
 
 def _join(graph: EntryGraph, native: EntryGraph) -> EntryGraph:
@@ -50,5 +49,4 @@ def _join(graph: EntryGraph, native: EntryGraph) -> EntryGraph:
     unresolved = [u._replace(function=rename[u.function]) for u in graph.unresolved]
     if graph.handoffs:
         unresolved += native.unresolved
-    return EntryGraph(graph.entry, rename[graph.root], joined, unresolved,
-                      graph.indirect_resolved + native.indirect_resolved, graph.handoffs)
+    return EntryGraph(graph.entry, rename[graph.root], joined, unresolved, graph.handoffs)
