@@ -20,6 +20,12 @@ DEFAULT_FLAVOUR = "cloud-amd64"
 KEYS = ("vmlinux", "vmlinux_nodebug", "vmlinuz", "system_map", "config")
 IMAGE_FILES = {"vmlinuz": "vmlinuz", "system_map": "System.map", "config": "config"}
 APT_OPTS = ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
+MIRROR = "http://deb.debian.org/debian"
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+# Suites reached through an apt configuration of our own under the cache, never /etc/apt: a
+# sid line there turns the next `apt-get install` into a partial upgrade of the machine.
+PRIVATE_SUITES = ("trixie", "forky", "sid", "unstable", "testing")
+LISTS_MAX_AGE = 24 * 3600
 
 
 class FetchError(Exception):
@@ -39,21 +45,59 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str:
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "_apt" not in ln]
         errs = [ln for ln in lines if ln.startswith("E:")] or lines
-        shown = " ".join([c for c in cmd if c not in APT_OPTS][:3])
+        shown = " ".join([c for c in cmd if not c.startswith("-") and "::" not in c][:3])
         raise FetchError(f"{shown} failed: {errs[-1] if errs else f'exit {proc.returncode}'}")
     return proc.stdout
 
 
-def _spec(pkg: str, version: str | None, suite: str | None) -> str:
-    """apt package spec: pkg=version, pkg/suite or pkg."""
-    return f"{pkg}={version}" if version else f"{pkg}/{suite}" if suite else pkg
+class Apt:
+    """apt-get / apt-cache for one suite: the machine's sources, or for a suite in
+    PRIVATE_SUITES a sources.list, lists and archives of its own under <cache>/apt/<suite>."""
+
+    def __init__(self, suite: str | None = None, cache_dir: Path = DEFAULT_CACHE) -> None:
+        self.suite = suite
+        self.options = list(APT_OPTS)
+        if suite in PRIVATE_SUITES:
+            root = Path(cache_dir).expanduser() / "apt" / suite
+            (root / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+            (root / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+            sources = root / "sources.list"
+            sources.write_text(f"deb [signed-by={KEYRING}] {MIRROR} {suite} main\n")
+            self.options += [
+                "-o", f"Dir::Etc::sourcelist={sources}", "-o", "Dir::Etc::sourceparts=-",
+                "-o", f"Dir::State::lists={root / 'lists'}",
+                "-o", f"Dir::Cache::archives={root / 'archives'}",
+            ]  # fmt: skip
+            stamp = root / "lists" / ".updated"
+            if not stamp.is_file() or time.time() - stamp.stat().st_mtime > LISTS_MAX_AGE:
+                log(f"apt-get update for {suite} (own configuration under {root})")
+                _run(["apt-get", *self.options, "update"])
+                stamp.touch()
+
+    def spec(self, pkg: str, version: str | None = None) -> str:
+        """apt package spec: pkg=version, pkg/suite (machine sources) or pkg."""
+        if version:
+            return f"{pkg}={version}"
+        return f"{pkg}/{self.suite}" if self.suite and self.suite not in PRIVATE_SUITES else pkg
+
+    def cache(self, *args: str) -> str:
+        return _run(["apt-cache", *self.options, *args])
+
+    def available(self, pkg: str) -> bool:
+        """True if apt knows pkg (a name or an apt spec such as name=version)."""
+        cmd = ["apt-cache", *self.options, "show", pkg]
+        return subprocess.run(cmd, capture_output=True).returncode == 0
+
+    def download(self, spec: str, cwd: Path) -> None:
+        _run(["apt-get", *self.options, "download", spec], cwd=cwd)
 
 
 def resolve_abi(flavour: str = DEFAULT_FLAVOUR, version: str | None = None,
-                suite: str | None = None) -> str:  # fmt: skip
+                suite: str | None = None, cache_dir: Path = DEFAULT_CACHE) -> str:  # fmt: skip
     """Resolve the ABI (e.g. 6.1.0-56-cloud-amd64) from meta-package linux-image-<flavour>-dbg."""
     meta = f"linux-image-{flavour}-dbg"
-    out = _run(["apt-cache", *APT_OPTS, "depends", _spec(meta, version, suite)])
+    apt = Apt(suite, cache_dir)
+    out = apt.cache("depends", apt.spec(meta, version))
     for line in out.splitlines():
         dep = line.strip().removeprefix("|").strip()
         if dep.startswith("Depends: linux-image-") and dep.endswith("-dbg"):
@@ -69,17 +113,12 @@ def _deb_ok(deb: Path) -> bool:
     return subprocess.run(["dpkg-deb", "--info", str(deb)], capture_output=True).returncode == 0
 
 
-def _available(pkg: str) -> bool:
-    """True if apt knows pkg (a name or an apt spec such as name=version)."""
-    return subprocess.run(["apt-cache", "show", pkg], capture_output=True).returncode == 0
-
-
 def _deb_field(deb: Path, field: str) -> str:
     """Read a control field from a .deb."""
     return _run(["dpkg-deb", "-f", str(deb), field]).strip()
 
 
-def _get_deb(pkg: str, debs: Path, version: str | None, suite: str | None) -> Path:
+def _get_deb(pkg: str, debs: Path, version: str | None, apt: Apt) -> Path:
     """Return a cached, complete .deb of pkg, downloading it with apt-get download if needed."""
     debs.mkdir(parents=True, exist_ok=True)
     pattern = f"{pkg}_{version.replace(':', '%3a')}_*.deb" if version else f"{pkg}_*.deb"
@@ -87,15 +126,37 @@ def _get_deb(pkg: str, debs: Path, version: str | None, suite: str | None) -> Pa
         if _deb_ok(deb):
             log(f"cache hit: {deb}")
             return deb
-    log(f"downloading {_spec(pkg, version, suite)} ...")
+    log(f"downloading {apt.spec(pkg, version)} ...")
     with tempfile.TemporaryDirectory(dir=debs, prefix=".dl-") as tmp:
-        _run(["apt-get", *APT_OPTS, "download", _spec(pkg, version, suite)], cwd=Path(tmp))
+        apt.download(apt.spec(pkg, version), Path(tmp))
         got = [p for p in Path(tmp).glob("*.deb") if _deb_ok(p)]
         if not got:
             raise FetchError(f"apt-get download {pkg} produced no valid .deb")
         dest = debs / got[0].name
         os.replace(got[0], dest)
     return dest
+
+
+def _image_packages(abi: str) -> list[tuple[str, dict[str, str]]]:
+    """Packages that may hold the vmlinuz and config of `abi`, with the member paths: up to
+    trixie linux-image-<abi>-unsigned (/boot); sid splits them into linux-binary-unsigned
+    (the vmlinuz) and linux-base (config) under /usr/lib/modules/<abi>."""
+    boot = {k: f"./boot/{name}-{abi}" for k, name in IMAGE_FILES.items() if k != "system_map"}
+    mods = f"./usr/lib/modules/{abi}"
+    return [
+        (f"linux-image-{abi}-unsigned", boot),
+        (f"linux-binary-unsigned-{abi}", {"vmlinuz": f"{mods}/vmlinuz.unsigned"}),
+        (f"linux-base-{abi}", {"config": f"{mods}/config"}),
+        (f"linux-image-{abi}", boot),
+    ]
+
+
+def _regular_members(deb: Path) -> set[str]:
+    """Paths of the regular files in a .deb's data archive."""
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True)
+    if listing.returncode != 0:
+        raise FetchError(f"cannot list {deb.name}")
+    return {line.split()[-1] for line in listing.stdout.splitlines() if line.startswith("-")}
 
 
 def _is_stub(path: Path) -> bool:
@@ -170,6 +231,7 @@ def fetch(abi: str, what: Iterable[str] | str = ("dbg", "image"), cache_dir: Pat
     manifest.update(abi=abi, schema=1)
     pkgs, timings = manifest.setdefault("packages", {}), manifest.setdefault("timings", {})
     result: dict[str, Path] = {}
+    apt = Apt(suite, cache_dir)
 
     def step(name: str, func: Callable[..., Any], *args: Any) -> Any:
         t0 = time.monotonic()
@@ -180,11 +242,22 @@ def fetch(abi: str, what: Iterable[str] | str = ("dbg", "image"), cache_dir: Pat
 
     if "dbg" in parts:
         vml, smap, nodebug = kdir / "vmlinux", kdir / "System.map", kdir / "vmlinux.nodebug"
-        pkg, base = f"linux-image-{abi}-dbg", "./usr/lib/debug/boot"
-        want = {f"{base}/vmlinux-{abi}": vml, f"{base}/System.map-{abi}": smap}
-        want = {m: d for m, d in want.items() if not _have(d)}
-        if want:
-            deb = step("dbg_download", _get_deb, pkg, debs, version, suite)
+        pkg = f"linux-image-{abi}-dbg"
+        if not (_have(vml) and _have(smap)):
+            deb = step("dbg_download", _get_deb, pkg, debs, version, apt)
+            # bookworm and trixie keep the files in /usr/lib/debug/boot, sid under
+            # /usr/lib/debug/lib/modules/<abi> (with symlinks from boot/)
+            files = _regular_members(deb)
+            want = {}
+            for dest, names in ((vml, [f"boot/vmlinux-{abi}", f"lib/modules/{abi}/vmlinux"]),
+                                (smap, [f"boot/System.map-{abi}",
+                                        f"lib/modules/{abi}/System.map"])):
+                member = next((f"./usr/lib/debug/{n}" for n in names
+                               if f"./usr/lib/debug/{n}" in files), None)
+                if member is None:
+                    raise FetchError(f"{deb.name} holds no {dest.name} (looked for {names})")
+                if not _have(dest):
+                    want[member] = dest
             step("dbg_extract", _extract, deb, want)
         else:
             log(f"cache hit: {vml}, {smap.name}")
@@ -207,20 +280,25 @@ def fetch(abi: str, what: Iterable[str] | str = ("dbg", "image"), cache_dir: Pat
 
     if "image" in parts:
         files = {k: kdir / v for k, v in IMAGE_FILES.items()}
-        want = {f"./boot/{IMAGE_FILES[k]}-{abi}": p for k, p in files.items() if not _have(p)}
-        if set(want.values()) <= {kdir / "System.map"}:  # nothing, or only the -dbg's file
+        missing = {k: p for k, p in files.items() if not _have(p) and k != "system_map"}
+        if not missing:
             log(f"cache hit: {', '.join(p.name for p in files.values() if _have(p))}")
-        else:
-            names = [f"linux-image-{abi}-unsigned", f"linux-image-{abi}"]
-            pkg = next((n for n in names if _available(_spec(n, version, suite))), None)
-            if pkg is None:
-                raise FetchError(f"neither {names[0]} nor {names[1]} is available from apt")
-            deb = step("image_download", _get_deb, pkg, debs, version, suite)
-            step("image_extract", _extract, deb, want)
-            pkgs["image"] = {"name": pkg, "version": _deb_field(deb, "Version"), "deb": deb.name}
+        for pkg, members in _image_packages(abi):
+            wanted = {k: members[k] for k in missing if k in members}
+            if not wanted or not apt.available(apt.spec(pkg, version)):
+                continue
+            deb = step(f"download {pkg}", _get_deb, pkg, debs, version, apt)
+            regular = _regular_members(deb)
+            found = {m: missing.pop(k) for k, m in wanted.items() if m in regular}
+            if found:
+                step(f"extract {pkg}", _extract, deb, found)
+                pkgs.setdefault("image", {"name": pkg, "version": _deb_field(deb, "Version"),
+                                          "deb": deb.name})
             if drop_debs:
                 deb.unlink()
                 log(f"dropped {deb}")
+        if missing:
+            raise FetchError(f"no apt package of {abi} holds {', '.join(sorted(missing))}")
         result.update(files)
 
     result = {k: p for k, p in result.items() if _have(p)}
@@ -242,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     pin.add_argument("--version-pin", help="pin the Debian package version, e.g. 6.1.192-2")
     ap.add_argument(
-        "--suite", help="prefer packages from this apt suite (must already be in apt sources)"
+        "--suite",
+        help=f"apt suite; {', '.join(PRIVATE_SUITES)} use an apt configuration of their own "
+        "under the cache, never /etc/apt",
     )
     ap.add_argument(
         "--what", default="dbg,image", help="comma list of dbg,image (default: %(default)s)"
@@ -256,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         abi = args.abi or (None if args.version_pin else os.environ.get("ENTRYCHECK_KERNEL_ABI"))
         if not abi:
-            abi = resolve_abi(args.flavour, args.version_pin, args.suite)
+            abi = resolve_abi(args.flavour, args.version_pin, args.suite, args.cache_dir)
         log(f"abi {abi}")
         paths = fetch(abi, args.what, args.cache_dir, version=args.version_pin,
                       suite=args.suite, drop_debs=args.drop_debs)  # fmt: skip
