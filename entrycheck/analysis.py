@@ -13,15 +13,12 @@ from functools import cache
 from pathlib import Path
 
 from entrycheck import __version__
-from entrycheck.callgraph import EntryGraph, GraphBuilder
+from entrycheck.binary.functions import FunctionTable, normalise_name
+from entrycheck.binary.image import Image
 from entrycheck.entries import Entry, find_entries, select_entry
 from entrycheck.errors import EntrycheckError
-from entrycheck.functions import FunctionTable, normalise_name
-from entrycheck.image import Image
+from entrycheck.graph import EntryGraph, GraphBuilder
 from entrycheck.knowledge import Knowledge, x86
-
-ANALYSIS_MODULES = ("analysis", "callgraph", "decode", "entries", "functions", "image",
-                    "knowledge", "model", "special")
 
 
 def default_cache() -> Path:
@@ -176,10 +173,10 @@ def _cache_file(image: Image, user_entries: list[str], cache_dir: Path | None) -
 
 @cache
 def _code_digest() -> str:
-    """Hash of the modules that compute an analysis: a changed one never reads an old cache."""
+    """Hash of the package's code: a changed module never reads an old cache."""
     digest = hashlib.sha256()
-    for module in ANALYSIS_MODULES:
-        digest.update((Path(__file__).parent / f"{module}.py").read_bytes())
+    for module in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(module.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -10,15 +10,20 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from entrycheck import __version__, bzimage, check, formats, queries, rules, trace
+from entrycheck import __version__, queries
 from entrycheck.analysis import Analysis, analyse
+from entrycheck.binary import bzimage
+from entrycheck.binary.functions import FunctionTable
+from entrycheck.binary.image import Image
+from entrycheck.check import evaluate, formats, rules
 from entrycheck.errors import EntrycheckError
-from entrycheck.functions import FunctionTable
-from entrycheck.image import Image
 from entrycheck.progress import progress_bar
 from entrycheck.render import render
-from entrycheck.report import write_report
+from entrycheck.report.html import write_report
 from entrycheck.splice import splice
+from entrycheck.trace import files as trace_files
+from entrycheck.trace import qemu
+from entrycheck.trace.mapping import INIT_END
 
 
 def builtin_rules() -> Path:
@@ -76,13 +81,13 @@ def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
                    entry: argparse.ArgumentParser) -> None:
     """Commands beyond the path queries: traces, the check, reports, the cross-check."""
     p = sub.add_parser("trace", parents=[common], help="boot under QEMU, record what ran")
-    p.add_argument("--entry", required=True, choices=trace.ENTRIES)
+    p.add_argument("--entry", required=True, choices=qemu.ENTRIES)
     p.add_argument("-o", "--output", type=Path, required=True, help="trace file (JSON)")
     p.add_argument("--kernel", type=Path,
                    help="what QEMU boots: the bzImage for native (required), the vmlinux "
                         "for pvh (default: IMAGE)")
     p.add_argument("--until", default="start_kernel",
-                   help=f"stop at this function, or `{trace.INIT_END}` (default: start_kernel)")
+                   help=f"stop at this function, or `{INIT_END}` (default: start_kernel)")
     p.add_argument("--timeout", type=float, default=180, help="seconds (default 180)")
     p = sub.add_parser("check", parents=[common],
                        help="apply the rules: exit 0 clean, 1 findings at or above --fail-on")
@@ -168,16 +173,16 @@ def _run(args: argparse.Namespace) -> dict:
         if (args.trace is None) != (args.reference_trace is None):
             raise EntrycheckError("--trace and --reference-trace go together")
         if args.trace is not None:
-            result["dynamic"] = queries.dynamic_diff(
-                result, trace.read_trace(args.trace), trace.read_trace(args.reference_trace))
+            result["dynamic"] = queries.dynamic_diff(result, trace_files.read_trace(args.trace),
+                                                     trace_files.read_trace(args.reference_trace))
         return result
     if args.command == "report":
         rule_set = rules.load_rules(args.rules or builtin_rules())
-        findings = [f.as_json() for f in check.evaluate(analysis, rule_set) if not f.suppressed]
+        findings = [f.as_json() for f in evaluate.evaluate(analysis, rule_set) if not f.suppressed]
         return write_report(analysis, args.output, force=args.force, findings=findings,
                             progress=progress_bar(enabled=not args.json))
     if args.command == "validate":
-        return queries.validate(analysis, trace.read_trace(args.trace), entry_name)
+        return queries.validate(analysis, trace_files.read_trace(args.trace), entry_name)
     try:
         return queries.why(analysis, entry_name, args.function)
     except EntrycheckError:
@@ -195,8 +200,8 @@ def _trace(args: argparse.Namespace, image_path: Path) -> dict:
     if args.output.exists() and not _is_trace(args.output):
         raise EntrycheckError(f"{args.output} exists and is not a trace file: not overwriting")
     image = Image(image_path)
-    result = trace.run_boot(args.entry, kernel, image, until=args.until, timeout=args.timeout)
-    trace.write_trace(result, args.output)
+    result = qemu.run_boot(args.entry, kernel, image, until=args.until, timeout=args.timeout)
+    trace_files.write_trace(result, args.output)
     return {"format": queries.FORMAT, "command": "trace", "image": str(image_path),
             "build_id": image.build_id, "entry": args.entry, "until": args.until,
             "functions": len(result.functions), "seconds": result.seconds or 0.0,
@@ -226,17 +231,17 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
 def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
     rule_set = rules.load_rules(args.rules or builtin_rules())
     analysis = _analysis(args, image_path, args.define, show)
-    findings = check.evaluate(analysis, rule_set)
+    findings = evaluate.evaluate(analysis, rule_set)
     known: set[str] = set()
     base = None
     if args.base is not None:
         base = analyse(args.base, args.define, cache_dir=args.cache_dir, progress=show)
-        known |= {f.fingerprint for f in check.evaluate(base, rule_set)}
+        known |= {f.fingerprint for f in evaluate.evaluate(base, rule_set)}
     if args.baseline is not None:
-        known |= check.read_baseline(args.baseline)
+        known |= evaluate.read_baseline(args.baseline)
     if args.write_baseline is not None:
-        _write(args.write_baseline, json.dumps(check.baseline_json(findings), indent=1))
-    result = check.report(analysis, rule_set, findings, base=base, known=known,
+        _write(args.write_baseline, json.dumps(evaluate.baseline_json(findings), indent=1))
+    result = evaluate.report(analysis, rule_set, findings, base=base, known=known,
                           fail_on=args.fail_on)
     result["command"] = "check"
     result["output_text"] = formats.FORMATTERS["json" if args.json else args.format](result)
@@ -270,7 +275,7 @@ def _crosscheck(args: argparse.Namespace, image_path: Path) -> dict:
 
 def _is_trace(path: Path) -> bool:
     try:
-        trace.read_trace(path)
+        trace_files.read_trace(path)
     except EntrycheckError:
         return False
     return True

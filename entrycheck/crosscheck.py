@@ -37,9 +37,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from entrycheck.decode import Decoder
-from entrycheck.functions import Function, FunctionTable
-from entrycheck.image import SHT_NOBITS, Image
+from entrycheck.binary.functions import Function, FunctionTable
+from entrycheck.binary.image import SHT_NOBITS, Image
+from entrycheck.decode.decoder import Decoder
 from entrycheck.knowledge import x86
 from entrycheck.model import EdgeKind
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from entrycheck.binary.functions import Function, FunctionTable
+from entrycheck.binary.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
 from entrycheck.errors import EntrycheckError
-from entrycheck.functions import Function, FunctionTable
-from entrycheck.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
 from entrycheck.knowledge import EntrySpec, Knowledge
 
 NOTES = {"XEN_ELFNOTE_ENTRY": XEN_ELFNOTE_ENTRY,

@@ -13,8 +13,8 @@ from itertools import pairwise
 
 import networkx as nx
 
-from entrycheck.callgraph import Edge, EntryGraph
 from entrycheck.errors import EntrycheckError
+from entrycheck.graph import Edge, EntryGraph
 from entrycheck.knowledge import Knowledge
 
 

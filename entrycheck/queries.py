@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from entrycheck.analysis import Analysis
-from entrycheck.bzimage import XLF_KERNEL_64, BzImage
-from entrycheck.callgraph import Edge, EntryGraph
-from entrycheck.dwarf import DwarfIndex
+from entrycheck.binary.bzimage import XLF_KERNEL_64, BzImage
+from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.errors import EntrycheckError
+from entrycheck.graph import Edge, EntryGraph
 from entrycheck.model import EdgeKind
 from entrycheck.paths import Link, boot_path, chain, diverge
-from entrycheck.trace import TraceResult
+from entrycheck.trace.mapping import TraceResult
 
 SCOPES = ("init", "early", "all")
 

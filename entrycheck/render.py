@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from entrycheck.report import summary_lines
+from entrycheck.report.html import summary_lines
 
 
 def _lines_entries(r: dict) -> list[str]:

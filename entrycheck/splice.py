@@ -13,8 +13,8 @@ from dataclasses import replace
 import networkx as nx
 
 from entrycheck.analysis import Analysis
-from entrycheck.callgraph import Edge, EntryGraph
 from entrycheck.errors import EntrycheckError
+from entrycheck.graph import Edge, EntryGraph
 from entrycheck.model import EdgeKind
 
 PREFIX = "compressed:"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from entrycheck.binary.functions import FunctionTable
+from entrycheck.binary.image import Image
 from entrycheck.crosscheck import CrossCheck, crosscheck, sized_functions
-from entrycheck.functions import FunctionTable
-from entrycheck.image import Image
 
 ROOT = Path(__file__).parents[1]
 SAMPLE = ROOT / "sample_vmlinux" / "vmlinux"

@@ -9,8 +9,8 @@ import struct
 
 import pytest
 
+from entrycheck.binary.image import Image
 from entrycheck.cli import main
-from entrycheck.image import Image
 
 from .conftest import debian_kernel
 

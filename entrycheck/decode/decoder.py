@@ -13,10 +13,10 @@ from collections.abc import Iterable
 
 import capstone
 
-from entrycheck.functions import Function, FunctionTable
-from entrycheck.image import Image
+from entrycheck.binary.functions import Function, FunctionTable
+from entrycheck.binary.image import Image
 from entrycheck.model import EdgeKind, FunctionFacts, Transfer
-from entrycheck.special import SpecialSections
+from entrycheck.special.tables import SpecialSections
 
 MASK64 = (1 << 64) - 1
 AFTER_CALL = "after call "  # text of a fall-through that holds only if the callee returns

@@ -8,11 +8,11 @@ import subprocess
 
 import pytest
 
-from entrycheck import bzimage
+from entrycheck.binary import bzimage
+from entrycheck.binary.image import Image
 from entrycheck.errors import EntrycheckError
-from entrycheck.image import Image
 
-from .conftest import ROOT, SAMPLE
+from ..conftest import ROOT, SAMPLE
 
 COMPRESSED = ROOT / "sample_vmlinux" / "compressed"
 BZIMAGE = COMPRESSED / "bzImage"

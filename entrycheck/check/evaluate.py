@@ -9,12 +9,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from entrycheck.analysis import Analysis
-from entrycheck.callgraph import EntryGraph
-from entrycheck.dwarf import DwarfIndex
+from entrycheck.binary.dwarf import DwarfIndex
+from entrycheck.binary.functions import normalise_name
+from entrycheck.check.rules import SEVERITIES, Matcher, Rule
 from entrycheck.errors import EntrycheckError
-from entrycheck.functions import normalise_name
+from entrycheck.graph import EntryGraph
 from entrycheck.paths import boot_path, chain, diverge
-from entrycheck.rules import SEVERITIES, Matcher, Rule
 
 FORMAT = "entrycheck-check/1"
 BASELINE_FORMAT = "entrycheck-baseline/1"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from entrycheck import report
 from entrycheck.analysis import analyse
 from entrycheck.errors import EntrycheckError
-from entrycheck.graphs import divergent_graph
+from entrycheck.report import html as report
+from entrycheck.report.graphs import divergent_graph
 
 HAS_DOT = shutil.which("dot") is not None
 CHROMIUM = next((p for n in ("chromium", "chromium-browser", "google-chrome")

@@ -1,4 +1,4 @@
-"""Tests of entrycheck.dwarf: inlined helpers and declaration sites from DWARF."""
+"""Tests of entrycheck.binary.dwarf: inlined helpers and declaration sites from DWARF."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from entrycheck import dwarf
-from entrycheck.dwarf import DwarfIndex, Inlined, SourceLocation
+from entrycheck.binary import dwarf
+from entrycheck.binary.dwarf import DwarfIndex, Inlined, SourceLocation
+from entrycheck.binary.image import Image
 from entrycheck.errors import EntrycheckError
-from entrycheck.image import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_vmlinux"
 VMLINUX = SAMPLE / "vmlinux"
 EXPECTED = json.loads((SAMPLE / "expected.json").read_text())

@@ -11,7 +11,7 @@ import bisect
 import struct
 from dataclasses import dataclass
 
-from entrycheck.image import Image
+from entrycheck.binary.image import Image
 
 
 @dataclass(frozen=True)

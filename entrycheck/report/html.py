@@ -20,9 +20,9 @@ from pathlib import Path
 
 from entrycheck import __version__, queries
 from entrycheck.analysis import Analysis
-from entrycheck.dwarf import DwarfIndex
+from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.errors import EntrycheckError
-from entrycheck.graphs import divergent_graph, render_svg, to_dot
+from entrycheck.report.graphs import divergent_graph, render_svg, to_dot
 
 FORMAT = "entrycheck-report/1"
 MARKER = ".entrycheck-report"

@@ -12,8 +12,8 @@ import bisect
 import re
 from dataclasses import dataclass
 
+from entrycheck.binary.image import Image, Symbol
 from entrycheck.errors import EntrycheckError
-from entrycheck.image import Image, Symbol
 
 _SUFFIX = re.compile(r"(\.(constprop|isra|part|cold|lto_priv|llvm)(\.\d+)*)+$")
 _MARKER = re.compile(r"^_s?text$|^_s|^_e|^__(start|stop|end|begin)_|_(start|end|begin)$")

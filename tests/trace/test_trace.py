@@ -9,19 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from entrycheck import trace
+from entrycheck.binary.functions import Function
 from entrycheck.errors import EntrycheckError
-from entrycheck.functions import Function
-from entrycheck.trace import (
+from entrycheck.trace import qemu
+from entrycheck.trace.files import read_trace, write_trace
+from entrycheck.trace.mapping import (
     TraceResult,
     map_to_functions,
     parse_in_asm_blocks,
     parse_in_asm_log,
-    read_trace,
-    write_trace,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 
 # PT_LOAD headers of Debian's 6.1.0-56-cloud-amd64 vmlinux: (vaddr, paddr, memsz).
@@ -195,22 +194,22 @@ def test_read_trace_rejects_other_files(tmp_path):
 
 
 def test_run_boot_refusals(tmp_path, monkeypatch, sample):
-    from entrycheck.image import Image
+    from entrycheck.binary.image import Image
 
     image = Image(sample)
     kernel = tmp_path / "vmlinuz"
     with pytest.raises(EntrycheckError, match="Xen PV needs a Xen hypervisor"):
-        trace.run_boot("xen-pv", kernel, image)
+        qemu.run_boot("xen-pv", kernel, image)
     with pytest.raises(EntrycheckError, match="cannot be traced"):
-        trace.run_boot("efi", kernel, image)
-    monkeypatch.setattr(trace.shutil, "which", lambda name: f"/usr/bin/{name}")
+        qemu.run_boot("efi", kernel, image)
+    monkeypatch.setattr(qemu.shutil, "which", lambda name: f"/usr/bin/{name}")
     with pytest.raises(EntrycheckError, match="no such kernel file"):
-        trace.run_boot("native", kernel, image)
+        qemu.run_boot("native", kernel, image)
     with pytest.raises(EntrycheckError, match="native boots need the bzImage"):
-        trace.run_boot("native", sample, image)
-    monkeypatch.setattr(trace.shutil, "which", lambda name: None)
+        qemu.run_boot("native", sample, image)
+    monkeypatch.setattr(qemu.shutil, "which", lambda name: None)
     with pytest.raises(EntrycheckError, match="install Debian's qemu-system-x86"):
-        trace.run_boot("pvh", sample, image)
+        qemu.run_boot("pvh", sample, image)
 
 
 # -- real QEMU boots of Debian's 6.1 kernel ----------------------------------------------
@@ -232,11 +231,11 @@ def debian_kernel() -> dict[str, Path]:
 @pytest.mark.skipif(not REAL, reason="set ENTRYCHECK_REAL_KERNEL=1")
 @pytest.mark.parametrize("entry", ["native", "pvh"])
 def test_real_boot_reaches_start_kernel(debian_kernel, entry):
-    from entrycheck.image import Image
+    from entrycheck.binary.image import Image
 
     image = Image(debian_kernel["vmlinux_nodebug"])
     kernel = debian_kernel["vmlinuz"] if entry == "native" else debian_kernel["vmlinux_nodebug"]
-    result = trace.run_boot(entry, kernel, image, timeout=180)
+    result = qemu.run_boot(entry, kernel, image, timeout=180)
     assert result.reached_until and result.reached_start_kernel
     assert result.functions[-1] == "start_kernel"
     order = result.order

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from entrycheck.callgraph import EntryGraph
+from entrycheck.graph import EntryGraph
 from entrycheck.knowledge import Knowledge
 from entrycheck.paths import boot_path, diverge
 

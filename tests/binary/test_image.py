@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from entrycheck.functions import FunctionTable, normalise_name
-from entrycheck.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
+from entrycheck.binary.functions import FunctionTable, normalise_name
+from entrycheck.binary.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
 
 binutils = pytest.mark.skipif(shutil.which("nm") is None, reason="needs binutils")
 

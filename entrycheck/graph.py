@@ -14,13 +14,13 @@ from typing import NamedTuple
 
 import networkx as nx
 
-from entrycheck.decode import AFTER_CALL, Decoder
+from entrycheck.binary.functions import Function, FunctionTable
+from entrycheck.binary.image import Image
+from entrycheck.decode.decoder import AFTER_CALL, Decoder
 from entrycheck.entries import Entry, image_kind
-from entrycheck.functions import Function, FunctionTable
-from entrycheck.image import Image
 from entrycheck.knowledge import Knowledge
 from entrycheck.model import EdgeKind, FunctionFacts, Transfer
-from entrycheck.special import SpecialSections
+from entrycheck.special.tables import SpecialSections
 
 
 class Edge(NamedTuple):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import capstone
 
+from entrycheck.binary.image import Image
 from entrycheck.errors import EntrycheckError
-from entrycheck.image import Image
 
 HDRS_OFFSET = 0x202
 BOOT_FLAG_OFFSET = 0x1FE

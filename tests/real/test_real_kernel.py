@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
+from entrycheck.binary.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
 from entrycheck.cli import main
-from entrycheck.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
 
-from .conftest import debian_kernel
+from ..conftest import debian_kernel
 
 pytestmark = pytest.mark.realkernel
 

@@ -14,7 +14,7 @@ import pytest
 
 from entrycheck.cli import main
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 SCHEMA = ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 
@@ -162,7 +162,7 @@ def test_base_vs_head_reports_exactly_the_new_feature(tmp_path, capsys, sample):
 
 
 def test_fingerprints_ignore_addresses():
-    from entrycheck.check import fingerprint
+    from entrycheck.check.evaluate import fingerprint
     same = fingerprint("EC100", "xen-pv", "foo")
     assert fingerprint("EC100", "xen-pv", "foo.constprop.0") == same
     assert fingerprint("EC100", "xen-pv", "foo") != fingerprint("EC100", "pvh", "foo")

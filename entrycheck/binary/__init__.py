@@ -1,0 +1,1 @@
+"""Reading kernel images: ELF vmlinux, symbols as functions, bzImage headers, DWARF."""

@@ -1,0 +1,1 @@
+"""The pre-merge check: rules, their evaluation, and the output formats."""

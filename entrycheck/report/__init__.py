@@ -1,0 +1,1 @@
+"""Reports: the HTML path-diff page and the Graphviz divergence graphs."""

@@ -1,0 +1,1 @@
+"""Special sections: the kernel's descriptor tables (alternatives, jump labels, ...)."""

@@ -1,0 +1,1 @@
+"""Boot traces: QEMU runs, their mapping onto functions, trace files."""
