@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from entrycheck import __version__
+import networkx as nx
+
+from entrycheck import __version__, cache
 from entrycheck.binary.functions import FunctionTable, normalise_name
 from entrycheck.binary.image import Image
 from entrycheck.entries import Entry, find_entries, select_entry
 from entrycheck.errors import EntrycheckError
-from entrycheck.graph import EntryGraph, GraphBuilder
+from entrycheck.graph import Edge, EntryGraph, GraphBuilder, Unresolved
 from entrycheck.knowledge import Knowledge, x86
-
-
-def default_cache() -> Path:
-    """~/.cache/entrycheck, or under $XDG_CACHE_HOME."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "entrycheck"
+from entrycheck.model import EdgeKind
 
 
 @dataclass
 class Analysis:
-    """Everything the queries need, free of ELF and decoder objects (so it pickles)."""
+    """Everything the queries need, free of ELF and decoder objects (so it caches as data)."""
 
     image: str
     build_id: str | None
@@ -97,12 +90,17 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     image = Image(path)
     keys = [*user_entries, *(f"{k}@{v[0]:#x}" for k, v in sorted((header or {}).items())),
             "complete" if complete else "boot"]
-    cache_file = _cache_file(image, keys, cache_dir)
-    if cache_file is not None and (hit := _load(cache_file)) is not None:
-        hit.image = str(path)  # the same build may be read from a copy with or without DWARF
-        hit.has_dwarf = image.has_dwarf
-        hit.cached = True
-        return hit
+    key = _cache_key(image, keys)
+    hit = cache.load("analyses", key, cache_dir)
+    if hit is not None:
+        try:
+            result = _from_data(hit, image)
+        except (KeyError, TypeError, ValueError):
+            result = None
+        if result is not None:
+            result.image = str(path)  # the same build, read from a copy with or without DWARF
+            result.cached = True
+            return result
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     functions = FunctionTable(image)
@@ -127,8 +125,7 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     result = Analysis(str(path), image.build_id, image.bits, image.has_dwarf,
                       functions.names(), entries, graphs, seconds,
                       complete=complete)
-    if cache_file is not None:
-        _store(cache_file, result)
+    cache.store("analyses", key, _to_data(result), cache_dir)
     return result
 
 
@@ -158,44 +155,53 @@ def _init_predicate(image: Image, functions: FunctionTable,
     return is_init
 
 
-def _cache_file(image: Image, user_entries: list[str], cache_dir: Path | None) -> Path | None:
-    if os.environ.get("ENTRYCHECK_NO_CACHE"):
-        return None
+def _cache_key(image: Image, keys: list[str]) -> list[str]:
+    """What an analysis depends on besides the code: the build (build-id, else the file's
+    path, size and time) and the entries asked for."""
     identity = image.build_id
     if identity is None:
         st = image.path.stat()
         identity = f"{image.path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    key = "\0".join([identity, __version__, _code_digest(), x86().digest,
-                     *sorted(user_entries)])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return (cache_dir or default_cache()) / "analyses" / f"{digest}.pickle"
+    return [identity, __version__, *sorted(keys)]
 
 
-@cache
-def _code_digest() -> str:
-    """Hash of the package's code: a changed module never reads an old cache."""
-    digest = hashlib.sha256()
-    for module in sorted(Path(__file__).parent.rglob("*.py")):
-        digest.update(module.read_bytes())
-    return digest.hexdigest()[:16]
+def _to_data(result: Analysis) -> dict:
+    """The analysis as JSON-compatible data (for the cache)."""
+    return {
+        "image": result.image, "build_id": result.build_id, "bits": result.bits,
+        "functions": sorted(result.functions), "complete": result.complete,
+        "seconds": result.seconds,
+        "entries": [asdict(e) for e in result.entries],
+        "graphs": {name: _graph_data(g) for name, g in result.graphs.items()},
+    }
 
 
-def _load(path: Path) -> Analysis | None:
-    try:
-        with path.open("rb") as f:
-            data = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-        return None
-    return data if isinstance(data, Analysis) else None
+def _graph_data(g: EntryGraph) -> dict:
+    return {
+        "entry": g.entry.name, "root": g.root,
+        "nodes": [[n, attrs] for n, attrs in g.graph.nodes(data=True)],
+        "edges": [[a, b, [str(d["edge"].kind), d["edge"].site, d["edge"].text, d["edge"].via],
+                   bool(d.get("tail"))] for a, b, d in g.graph.edges(data=True)],
+        "unresolved": [list(u) for u in g.unresolved],
+        "handoffs": [list(u) for u in g.handoffs],
+    }
 
 
-def _store(path: Path, result: Analysis) -> None:
-    """Write atomically; a cache that cannot be written is not an error."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except OSError:
-        return
+def _from_data(data: dict, image: Image) -> Analysis:
+    entries = [Entry(**{**e, "found": tuple(e["found"])}) for e in data["entries"]]
+    by_name = {e.name: e for e in entries}
+    graphs = {}
+    for name, gd in data["graphs"].items():
+        g = nx.DiGraph()
+        for node, attrs in gd["nodes"]:
+            g.add_node(node, **{k: tuple(v) if isinstance(v, list) else v
+                                for k, v in attrs.items()})
+        for a, b, (kind, site, text, via), tail in gd["edges"]:
+            g.add_edge(a, b, edge=Edge(EdgeKind(kind), site, text, via), **(
+                {"tail": True} if tail else {}))
+        graphs[name] = EntryGraph(by_name[gd["entry"]], gd["root"], g,
+                                  [Unresolved(*u) for u in gd["unresolved"]],
+                                  [Unresolved(*u) for u in gd["handoffs"]])
+    return Analysis(data["image"], data["build_id"], data["bits"], image.has_dwarf,
+                    frozenset(data["functions"]), entries, graphs, data["seconds"],
+                    complete=data["complete"])

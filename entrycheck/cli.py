@@ -6,11 +6,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from importlib import resources
 from pathlib import Path
 
-from entrycheck import __version__, queries
+from entrycheck import __version__, queries, safeio
 from entrycheck.analysis import Analysis, analyse
 from entrycheck.binary import bzimage
 from entrycheck.binary.functions import FunctionTable
@@ -240,27 +239,15 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
     if args.baseline is not None:
         known |= evaluate.read_baseline(args.baseline)
     if args.write_baseline is not None:
-        _write(args.write_baseline, json.dumps(evaluate.baseline_json(findings), indent=1))
+        safeio.write_text(args.write_baseline, json.dumps(evaluate.baseline_json(findings), indent=1))
     result = evaluate.report(analysis, rule_set, findings, base=base, known=known,
                           fail_on=args.fail_on)
     result["command"] = "check"
     result["output_text"] = formats.FORMATTERS["json" if args.json else args.format](result)
     if args.output is not None:
-        _write(args.output, result["output_text"])
+        safeio.write_text(args.output, result["output_text"])
         result["output_text"] = ""
     return result
-
-
-def _write(path: Path, text: str) -> None:
-    """Write a file atomically (a failed write never leaves it half written)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise EntrycheckError(f"{path}: cannot write: {exc.strerror}") from None
 
 
 def _crosscheck(args: argparse.Namespace, image_path: Path) -> dict:

@@ -1,0 +1,127 @@
+"""The on-disk cache: analyses and indexes as plain data, never code.
+
+Entries are zlib-compressed JSON, so loading one runs nothing from the file. Each entry is
+named by a digest of its key (the image's build-id, what was asked, and the versions of
+everything that shapes the result: this package's code, the knowledge data, the decoder
+and ELF libraries) and repeats the key inside, so a collision or a file copied under
+another name is a miss. The folder is created 0700; entries owned by someone else, or
+writable by group or others, are ignored, and so is anything that does not parse: a miss
+is recomputed and rewritten. A cache that cannot be written is not an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import zlib
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+FORMAT = "entrycheck-cache/1"
+LIBRARIES = ("iced-x86", "capstone", "pyelftools", "networkx", "PyYAML")
+MAX_ENTRY_BYTES = 1 << 30  # decompressed size an entry may have
+
+
+def default_dir() -> Path:
+    """~/.cache/entrycheck, or $XDG_CACHE_HOME/entrycheck."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "entrycheck"
+
+
+def enabled() -> bool:
+    """False when ENTRYCHECK_NO_CACHE is set."""
+    return not os.environ.get("ENTRYCHECK_NO_CACHE")
+
+
+@cache
+def code_digest() -> str:
+    """Digest of this package's modules and data, and of the libraries' versions."""
+    digest = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted([*root.rglob("*.py"), *root.glob("data/*.yaml")]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    for lib in LIBRARIES:
+        try:
+            digest.update(f"{lib}={metadata.version(lib)}\0".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{lib}=absent\0".encode())
+    return digest.hexdigest()[:24]
+
+
+def _entry_path(folder: Path, kind: str, key: list[str]) -> Path:
+    name = hashlib.sha256("\0".join([kind, code_digest(), *key]).encode()).hexdigest()[:32]
+    return folder / kind / f"{name}.json.z"
+
+
+def _trusted(st: os.stat_result) -> bool:
+    """A regular file of ours that nobody else may write (another user who can write the
+    folder can still not make a file owned by us)."""
+    return (stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+            and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def load(kind: str, key: list[str], folder: Path | None = None) -> Any | None:
+    """The data stored under (kind, key), or None: absent, foreign, corrupt or stale."""
+    if not enabled():
+        return None
+    path = _entry_path(folder or default_dir(), kind, key)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not _trusted(os.fstat(fd)):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read()
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(raw, MAX_ENTRY_BYTES)
+        if inflater.unconsumed_tail:
+            return None
+        data = json.loads(text)
+    except (OSError, ValueError, zlib.error, RecursionError, MemoryError):
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
+        return None
+    return data.get("data")
+
+
+def store(kind: str, key: list[str], data: Any, folder: Path | None = None) -> None:
+    """Store JSON-compatible data under (kind, key), atomically; errors are ignored."""
+    if not enabled():
+        return
+    path = _entry_path(folder or default_dir(), kind, key)
+    tmp = None
+    try:
+        _make_private_dirs(path.parent)
+        blob = zlib.compress(json.dumps({"format": FORMAT, "key": key, "data": data},
+                                        separators=(",", ":")).encode(), 1)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+        tmp = None
+    except (OSError, ValueError, TypeError):
+        return
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _make_private_dirs(folder: Path) -> None:
+    """Create the cache folders 0700 (existing ones keep their mode)."""
+    missing = []
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            break
+        missing.append(parent)
+    for parent in reversed(missing):
+        parent.mkdir(mode=0o700, exist_ok=True)
