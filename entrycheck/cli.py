@@ -239,7 +239,8 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
     if args.baseline is not None:
         known |= evaluate.read_baseline(args.baseline)
     if args.write_baseline is not None:
-        safeio.write_text(args.write_baseline, json.dumps(evaluate.baseline_json(findings), indent=1))
+        baseline = json.dumps(evaluate.baseline_json(findings), indent=1)
+        safeio.write_text(args.write_baseline, baseline)
     result = evaluate.report(analysis, rule_set, findings, base=base, known=known,
                           fail_on=args.fail_on)
     result["command"] = "check"
