@@ -5,18 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-import networkx as nx
-
 from entrycheck import __version__, cache
-from entrycheck.binary.functions import FunctionTable, normalise_name
+from entrycheck.binary.functions import FunctionTable, NameIndex
 from entrycheck.binary.image import Image
 from entrycheck.entries import Entry, find_entries, select_entry
 from entrycheck.errors import EntrycheckError
-from entrycheck.graph import Edge, EntryGraph, GraphBuilder, Unresolved
+from entrycheck.graph import GraphBuilder
 from entrycheck.knowledge import Knowledge, x86
-from entrycheck.model import EdgeKind
+from entrycheck.model import Edge, EdgeKind, EntryGraph, Node, Unresolved
+from entrycheck.paths import PathRules
+
+FORMAT = 2  # of the cached data
 
 
 @dataclass
@@ -27,16 +29,24 @@ class Analysis:
     build_id: str | None
     bits: int
     has_dwarf: bool
-    functions: frozenset[str]
+    names: NameIndex
     entries: list[Entry]
     graphs: dict[str, EntryGraph]
+    special: list[dict] = field(default_factory=list)  # descriptor tables read, and how
     seconds: dict[str, float] = field(default_factory=dict)
     cached: bool = False
     complete: bool = False  # graphs go past the boot path (start_kernel, error exits)
+    path_rules: PathRules | None = None  # set when images are joined (splice)
 
     @property
     def knowledge(self) -> Knowledge:
         return x86()
+
+    @property
+    def kind(self) -> str:
+        """`compressed` for the decompressor's vmlinux, else `vmlinux`."""
+        return next((n.image for g in self.graphs.values() for n in g.nodes.values()),
+                    "vmlinux")
 
     @property
     def reference(self) -> str:
@@ -48,28 +58,43 @@ class Analysis:
         return next((s.name for s in self.knowledge.entries if s.image == "vmlinux"
                      and s.bits == self.bits and s.name in names), self.knowledge.reference)
 
+    @property
+    def function_count(self) -> int:
+        """Functions (code symbol addresses) in the image."""
+        return len({a for addrs in self.names.by_name.values() for a in addrs})
+
     def entry(self, name: str) -> Entry:
         return select_entry(self.entries, name)
 
     def graph(self, name: str) -> EntryGraph:
         return self.graphs[self.entry(name).name]
 
-    def is_function(self, name: str) -> bool:
-        """Is this a code symbol of the image (exactly, or without compiler suffixes)?"""
-        wanted = normalise_name(name)
-        return name in self.functions or any(normalise_name(f) == wanted for f in self.functions)
+    def addresses(self, which: str) -> frozenset[int]:
+        """Addresses of the functions a knowledge list (noreturn, boot_ends...) names."""
+        names = self.knowledge.names(which, self.kind)
+        return frozenset(a for n in names for a in self.names.by_name.get(n, ()))
 
-    def function_in(self, graph: EntryGraph, name: str) -> str:
-        """The node for a user-given function name (exact, else without compiler suffixes)."""
-        if name in graph.graph:
-            return name
-        wanted = normalise_name(name)
-        for node in graph.graph:
-            if normalise_name(node) == wanted:
-                return node
-        if self.is_function(name):
-            raise EntrycheckError(f"entry {graph.entry.name} does not reach {name}")
-        raise EntrycheckError(f"no function named {name!r} in {self.image}")
+    @cached_property
+    def rules(self) -> PathRules:
+        """The knowledge the path questions need, as this image's addresses."""
+        if self.path_rules is not None:
+            return self.path_rules
+        return PathRules(self.addresses("boot_ends"), self.addresses("error_exits"),
+                         self.addresses("noreturn"))
+
+    def function_in(self, graph: EntryGraph, name: str) -> int:
+        """The node a user-given name means in one entry's graph; EntrycheckError when the
+        name means no function, several, or one the entry does not reach."""
+        found = self.names.candidates(name)
+        reached = [a for a in found if a in graph.nodes]
+        if len(reached) == 1:
+            return reached[0]
+        if len(reached) > 1:
+            self.names.find(name)  # raises: ambiguous, with the choices
+        if found:
+            raise EntrycheckError(f"entry {graph.entry} does not reach {name}")
+        self.names.find(name)  # raises: no such function, with close names
+        raise AssertionError  # pragma: no cover
 
 
 Progress = Callable[[str, int, int], None]
@@ -83,9 +108,9 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
 
     By default each entry's graph covers its boot path: the walk reaches start_kernel and
     error exits (panic) but does not go past them, which is what the path diffs, the check
-    and traces up to start_kernel need. `complete` walks everything reachable (about three
-    times the work on a real kernel). `header`: the entries a bzImage's header gives, to
-    cross-check a compressed vmlinux's symbols."""
+    and traces up to start_kernel need. `complete` walks everything reachable: the whole
+    boot. `header`: the entries a bzImage's header gives, to cross-check a compressed
+    vmlinux's symbols."""
     knowledge = x86()
     image = Image(path)
     keys = [*user_entries, *(f"{k}@{v[0]:#x}" for k, v in sorted((header or {}).items())),
@@ -95,7 +120,7 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     if hit is not None:
         try:
             result = _from_data(hit, image)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, IndexError):
             result = None
         if result is not None:
             result.image = str(path)  # the same build, read from a copy with or without DWARF
@@ -107,23 +132,25 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     entries = find_entries(image, functions, knowledge, list(user_entries), header)
     seconds["symbols"] = time.perf_counter() - start
     builder = GraphBuilder(image, functions, knowledge)
+    kind = builder.ctx.kind
+    stop = frozenset() if complete else \
+        knowledge.names("boot_ends", kind) | knowledge.names("error_exits", kind)
     init = _init_predicate(image, functions, knowledge)
     graphs = {}
     for i, entry in enumerate(entries):
         if progress:
             progress(f"decoding from {entry.name}", i, len(entries))
         t = time.perf_counter()
-        graph = builder.build(entry, frozenset() if complete else
-                              knowledge.boot_ends | knowledge.error_exits)
-        for name, address in graph.graph.nodes(data="address"):
-            graph.graph.nodes[name]["init"] = init(address, graph.graph.nodes[name]["section"])
+        graph = builder.build(entry, stop)
+        for node in graph.nodes.values():
+            node.init = init(node.address, node.section)
         graphs[entry.name] = graph
         seconds[f"graph {entry.name}"] = time.perf_counter() - t
     if progress:
         progress("done", len(entries), len(entries))
     seconds["total"] = time.perf_counter() - start
-    result = Analysis(str(path), image.build_id, image.bits, image.has_dwarf,
-                      functions.names(), entries, graphs, seconds,
+    result = Analysis(str(path), image.build_id, image.bits, image.has_dwarf, functions.index,
+                      entries, graphs, builder.ctx.special.summary(), seconds,
                       complete=complete)
     cache.store("analyses", key, _to_data(result), cache_dir)
     return result
@@ -162,46 +189,67 @@ def _cache_key(image: Image, keys: list[str]) -> list[str]:
     if identity is None:
         st = image.path.stat()
         identity = f"{image.path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    return [identity, __version__, *sorted(keys)]
+    return [identity, __version__, str(FORMAT), *sorted(keys)]
 
+
+# -- the cached form: plain lists, strings interned -------------------------------------
 
 def _to_data(result: Analysis) -> dict:
-    """The analysis as JSON-compatible data (for the cache)."""
+    strings: dict[str, int] = {}
+
+    def s(text: str | None) -> int:
+        if text is None:
+            return -1
+        return strings.setdefault(text, len(strings))
+
+    graphs = {}
+    for name, g in result.graphs.items():
+        nodes = [[n.address, s(n.name), s(n.section), n.mode, s(n.image), int(n.returns),
+                  int(n.init), [s(r) for r in n.refs], [s(p) for p in n.privileged]]
+                 for n in g.nodes.values()]
+        edges = []
+        for a, b, e in g.edges():
+            edges += [a, b, s(e.kind), e.site, s(e.resolver), s(e.text), s(e.via)]
+        graphs[name] = {
+            "root": g.root, "nodes": nodes, "edges": edges,
+            "unresolved": [[u.function, u.site, s(u.text), s(u.reason)] for u in g.unresolved],
+            "handoffs": [[u.function, u.site, s(u.text), s(u.reason)] for u in g.handoffs],
+            "resolved": g.resolved,
+        }
     return {
         "image": result.image, "build_id": result.build_id, "bits": result.bits,
-        "functions": sorted(result.functions), "complete": result.complete,
-        "seconds": result.seconds,
+        "names": result.names.to_data(), "complete": result.complete,
+        "seconds": result.seconds, "special": result.special,
         "entries": [asdict(e) for e in result.entries],
-        "graphs": {name: _graph_data(g) for name, g in result.graphs.items()},
-    }
-
-
-def _graph_data(g: EntryGraph) -> dict:
-    return {
-        "entry": g.entry.name, "root": g.root,
-        "nodes": [[n, attrs] for n, attrs in g.graph.nodes(data=True)],
-        "edges": [[a, b, [str(d["edge"].kind), d["edge"].site, d["edge"].text, d["edge"].via],
-                   bool(d.get("tail"))] for a, b, d in g.graph.edges(data=True)],
-        "unresolved": [list(u) for u in g.unresolved],
-        "handoffs": [list(u) for u in g.handoffs],
+        "graphs": graphs, "strings": list(strings),
     }
 
 
 def _from_data(data: dict, image: Image) -> Analysis:
-    entries = [Entry(**{**e, "found": tuple(e["found"])}) for e in data["entries"]]
-    by_name = {e.name: e for e in entries}
+    strings = data["strings"]
+
+    def s(i: int) -> str | None:
+        return None if i < 0 else strings[i]
+
     graphs = {}
     for name, gd in data["graphs"].items():
-        g = nx.DiGraph()
-        for node, attrs in gd["nodes"]:
-            g.add_node(node, **{k: tuple(v) if isinstance(v, list) else v
-                                for k, v in attrs.items()})
-        for a, b, (kind, site, text, via), tail in gd["edges"]:
-            g.add_edge(a, b, edge=Edge(EdgeKind(kind), site, text, via), **(
-                {"tail": True} if tail else {}))
-        graphs[name] = EntryGraph(by_name[gd["entry"]], gd["root"], g,
-                                  [Unresolved(*u) for u in gd["unresolved"]],
-                                  [Unresolved(*u) for u in gd["handoffs"]])
+        nodes = {}
+        for addr, nm, sec, mode, img, returns, init, refs, priv in gd["nodes"]:
+            nodes[addr] = Node(addr, strings[nm], strings[sec], mode, strings[img],
+                               bool(returns), bool(init), tuple(strings[r] for r in refs),
+                               tuple(strings[p] for p in priv))
+        succ: dict[int, dict[int, Edge]] = {}
+        flat = gd["edges"]
+        for i in range(0, len(flat), 7):
+            a, b, kind, site, resolver, text, via = flat[i : i + 7]
+            succ.setdefault(a, {})[b] = Edge(EdgeKind(strings[kind]), site, strings[resolver],
+                                             strings[text], s(via))
+        graphs[name] = EntryGraph(
+            name, gd["root"], nodes, succ,
+            [Unresolved(f, site, strings[t], strings[r]) for f, site, t, r in gd["unresolved"]],
+            dict(gd["resolved"]),
+            [Unresolved(f, site, strings[t], strings[r]) for f, site, t, r in gd["handoffs"]])
+    entries = [Entry(**{**e, "found": tuple(e["found"])}) for e in data["entries"]]
     return Analysis(data["image"], data["build_id"], data["bits"], image.has_dwarf,
-                    frozenset(data["functions"]), entries, graphs, data["seconds"],
-                    complete=data["complete"])
+                    NameIndex.from_data(data["names"], str(image.path)), entries, graphs,
+                    data["special"], data["seconds"], complete=data["complete"])

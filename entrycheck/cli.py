@@ -106,7 +106,10 @@ def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p.add_argument("--rules", type=Path, help="rules whose findings the report shows "
                                               "(default: built-in rules)")
     p = sub.add_parser("crosscheck", parents=[common],
-                       help="compare the fast decoder's direct edges with angr's")
+                       help="compare the fast decoder's direct edges with angr's, or its "
+                            "instruction boundaries with objdump's (--objdump)")
+    p.add_argument("--objdump", action="store_true",
+                   help="instruction boundaries of every sized function against objdump -d")
     p.add_argument("--sample", type=int, default=20, help="functions to sample (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("functions", nargs="*", default=None, help="functions to compare")
@@ -185,7 +188,7 @@ def _run(args: argparse.Namespace) -> dict:
     try:
         return queries.why(analysis, entry_name, args.function)
     except EntrycheckError:
-        if not analysis.is_function(args.function):
+        if analysis.complete or not analysis.names.candidates(args.function):
             raise
     # a function off the boot path: look through everything the entry reaches
     complete = _analysis(args, image, defined, show, complete=True)
@@ -252,13 +255,18 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
 
 
 def _crosscheck(args: argparse.Namespace, image_path: Path) -> dict:
-    from entrycheck.crosscheck import crosscheck  # imports angr: seconds
-
     image = Image(image_path)
+    head = {"format": queries.FORMAT, "command": "crosscheck", "image": str(image_path),
+            "build_id": image.build_id}
+    if args.objdump:
+        from entrycheck.crosscheck.with_objdump import compare
+
+        return {**head, "against": "objdump", **compare(image).as_json()}
+    from entrycheck.crosscheck.with_angr import crosscheck  # imports angr: seconds
+
     result = crosscheck(image, FunctionTable(image), args.functions or None,
                         sample=args.sample, seed=args.seed)
-    return {"format": queries.FORMAT, "command": "crosscheck", "image": str(image_path),
-            "build_id": image.build_id, **result.as_json()}
+    return {**head, "against": "angr", **result.as_json()}
 
 
 def _is_trace(path: Path) -> bool:
@@ -289,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `entrycheck ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     failed = (result["command"] == "validate" and result["missing"]) or (
-        result["command"] == "crosscheck" and result["mismatches"]) or (
+        result["command"] == "crosscheck" and (result.get("mismatches") or any(
+            d["reason"] == "unexplained" for d in result.get("disagreements", ())))) or (
         result["command"] == "check" and result["exit_code"])
     return 1 if failed else 0
 

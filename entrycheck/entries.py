@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from entrycheck.binary.functions import Function, FunctionTable
+from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import XEN_ELFNOTE_ENTRY, XEN_ELFNOTE_PHYS32_ENTRY, Image
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import EntrySpec, Knowledge
+from entrycheck.model import Function
 
 NOTES = {"XEN_ELFNOTE_ENTRY": XEN_ELFNOTE_ENTRY,
          "XEN_ELFNOTE_PHYS32_ENTRY": XEN_ELFNOTE_PHYS32_ENTRY}

@@ -1,148 +1,264 @@
-"""Function-level call graphs, built outward from one entry by decoding what it reaches.
+"""Per-entry call graphs, built outward from the entry by running the registered resolvers.
 
-Edges say what they are (call, jump, fall-through, far transfer, indirect through a data
-slot or a register). Ops tables are resolved per entry: a slot's static initializer gives
-its target, unless code on the entry's own path stores into the slot (xen_start_kernel
-writing xen_* handlers into pv_ops): then the stored targets replace it for that entry.
+`GraphBuilder` holds what is shared between an image's entries (the decoder, each
+function decoded once per mode and start, the resolvers and their tables); `Walk` is one
+breadth-first walk from one entry: it decodes each function it reaches, hands the sites
+to the resolvers in their declared order (`entrycheck.resolve.RESOLVERS`), keeps the
+stores this entry's code makes (for the ops and static-call resolvers) and, at the end,
+lets the resolvers adjust the graph, works out which functions return and drops the
+fall-throughs that need a callee that does not.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import NamedTuple
 
-import networkx as nx
-
-from entrycheck.binary.functions import Function, FunctionTable
+from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
-from entrycheck.decode.decoder import AFTER_CALL, Decoder
+from entrycheck.decode.dataflow import FunctionDecoder, ImageView
 from entrycheck.entries import Entry, image_kind
+from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge
-from entrycheck.model import EdgeKind, FunctionFacts, Transfer
-from entrycheck.special.tables import SpecialSections
+from entrycheck.model import (
+    Edge,
+    EdgeKind,
+    EntryGraph,
+    Function,
+    FunctionFacts,
+    How,
+    Node,
+    Unresolved,
+)
+from entrycheck.resolve import RESOLVERS
+from entrycheck.resolve.base import ImageContext, Link, Resolver
 
-
-class Edge(NamedTuple):
-    """Why a caller reaches a callee: the first site found, and what resolved it (a tuple:
-    graphs hold tens of thousands and the cache loads them all)."""
-
-    kind: EdgeKind
-    site: int
-    text: str
-    via: str | None = None
-
-    def as_json(self) -> dict:
-        out = {"kind": str(self.kind), "site": f"{self.site:#x}", "instruction": self.text}
-        if self.via:
-            out["via"] = self.via
-        return out
-
-
-class Unresolved(NamedTuple):
-    """An indirect transfer that stays unresolved."""
-
-    function: str
-    site: int
-    text: str
-
-    def as_json(self) -> dict:
-        return {"function": self.function, "site": f"{self.site:#x}", "instruction": self.text}
-
-
-@dataclass
-class EntryGraph:
-    """What one entry reaches: nodes are function names with `address`, `section`,
-    `returns`; each edge carries an `Edge` under the key `edge`."""
-
-    entry: Entry
-    root: str
-    graph: nx.DiGraph
-    unresolved: list[Unresolved] = field(default_factory=list)
-    handoffs: list[Unresolved] = field(default_factory=list)  # jumps into the vmlinux
+_TAIL = frozenset({EdgeKind.JUMP, EdgeKind.FALLTHROUGH})
+_UNRESOLVED_REASON = {
+    How.SLOT: "the slot holds no code address and no store to it is on this path",
+    How.REGISTER: "the register's value is not a constant known here",
+    How.STACK: "the far return's target is not a constant known here",
+    How.MEMORY: "the target is read from memory addressed by registers",
+}
 
 
 class GraphBuilder:
-    """Builds entry graphs; decoded functions are shared between entries."""
+    """Builds entry graphs of one image; decoded functions are shared between entries."""
 
     def __init__(self, image: Image, functions: FunctionTable, knowledge: Knowledge):
         self.image = image
         self.functions = functions
-        compressed = image_kind(image, knowledge) == "compressed"
-        self.decoder = Decoder(image, functions, knowledge.noreturn, SpecialSections(image),
-                               knowledge.compressed_base_registers if compressed else frozenset(),
-                               knowledge.static_call_updates)
-        self.installs = knowledge.installs
-        self.handoff_in = knowledge.handoff_in if compressed else frozenset()
-        self.handoff_after_call = knowledge.handoff_after_call if compressed else frozenset()
+        self.knowledge = knowledge
+        self.ctx = ImageContext(image, functions, knowledge, image_kind(image, knowledge))
+        self.resolvers: list[Resolver] = [cls(self.ctx) for cls in RESOLVERS]
+        options: dict = {}
+        for r in self.resolvers:
+            for key, value in r.decoder_options().items():
+                options[key] = value if key not in options else _merge(options[key], value)
+        ctx = self.ctx
+        view = ImageView(image.read, ctx.code_target, ctx.slot_value,
+                         lambda a: image.section_at(a) is not None, functions.at,
+                         functions.starting_at)
+        self.decoder = FunctionDecoder(view, image.bits, **options)
+        self.stateful = [r for r in self.resolvers if type(r).walk is not Resolver.walk
+                         or type(r).finish is not Resolver.finish]
+        self.weak = frozenset(r.name for r in self.resolvers if r.weak)
         self._facts: dict[tuple[int, int, int], FunctionFacts] = {}
-        self._names: dict[tuple[int, int, int], tuple[str, ...]] = {}
+        self._plans: dict[tuple[int, int, int], Plan] = {}
+        self._starts: dict[int, tuple[int, ...]] = {}
+        self._refs: dict[tuple[int, int, int], tuple[str, ...]] = {}
 
-    def facts(self, func: Function, mode: int, at: int | None = None) -> FunctionFacts:
-        """Decoded facts of a function, also covering code entered mid-function at `at`."""
-        at = func.start if at is None else at
+    def plan(self, func: Function, mode: int, at: int) -> Plan:
+        """What a decoded function links to whatever the entry, and its unresolved sites."""
         key = (func.start, mode, at)
-        if key not in self._facts:
-            self._facts[key] = self.decoder.decode(func, mode, [at])
-        return self._facts[key]
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        facts = self.facts(func, mode, at)
+        links: list[tuple[str, Link, Function]] = []
+        linked: set[int] = set()
+        at_target = self.functions.at
+        for r in self.resolvers:
+            for link in r.links(func, facts):
+                if link.target is None:
+                    links.append((r.name, link, func))
+                    linked.add(link.site)
+                    continue
+                callee = at_target(link.target)
+                if callee is not None:
+                    links.append((r.name, link, callee))
+                    if link.resolves:
+                        linked.add(link.site)
+        unresolved = []
+        for site in facts.sites:
+            reason = _UNRESOLVED_REASON.get(site.how)
+            if reason is None or site.address in linked:
+                continue
+            if site.target is not None:
+                reason = f"no function holds the target {site.target:#x}"
+            unresolved.append(Unresolved(func.start, site.address, site.text, reason))
+        plan = self._plans[key] = Plan(facts, links, unresolved)
+        return plan
 
-    def build(self, entry: Entry, stop: frozenset[str] = frozenset()) -> EntryGraph:
-        """The graph of everything `entry` reaches, not expanding functions in `stop`."""
-        return _Walk(self, entry, stop).run()
+    def facts(self, func: Function, mode: int, at: int) -> FunctionFacts:
+        """The function decoded in `mode` from `at` and the resolvers' extra starts."""
+        key = (func.start, mode, at)
+        facts = self._facts.get(key)
+        if facts is None:
+            starts = self._starts.get(func.start)
+            if starts is None:
+                starts = tuple(s for r in self.resolvers for s in r.starts(func))
+                self._starts[func.start] = starts
+            facts = self.decoder.decode(func, mode, (at, *starts))
+            self._facts[key] = facts
+        return facts
 
     def data_names(self, func: Function, mode: int, at: int) -> tuple[str, ...]:
         """Names of the data symbols a function references (cpu_tlbstate, pv_ops...)."""
         key = (func.start, mode, at)
-        if key not in self._names:
-            names = set()
-            for _, addr in self._facts[key].data_refs:
+        names = self._refs.get(key)
+        if names is None:
+            found = set()
+            for addr in self._facts[key].data_refs:
                 sym = self.image.symbol_covering(addr)
                 if sym is not None and sym.size:
-                    names.add(sym.name)
-            self._names[key] = tuple(sorted(names))
-        return self._names[key]
+                    found.add(sym.name)
+            names = self._refs[key] = tuple(sorted(found))
+        return names
 
-    def slot_name(self, slot: int) -> str:
-        """`symbol+0xoff` for a data address (a function's name for a trampoline)."""
-        func = self.functions.starting_at(slot)
-        if func is not None:
-            return func.name
-        sym = self.image.symbol_covering(slot)
-        if sym is None:
-            return f"{slot:#x}"
-        off = slot - sym.value
-        return f"{sym.name}+{off:#x}" if off else sym.name
+    def build(self, entry: Entry, stop: frozenset[str] = frozenset(),
+              progress: Callable[[int], None] | None = None) -> EntryGraph:
+        """The graph of what `entry` reaches, not expanding functions named in `stop`."""
+        return Walk(self, entry, stop, progress).run()
 
 
-class _Walk:
-    """One breadth-first walk from an entry."""
+class Plan(NamedTuple):
+    """A decoded function with its entry-independent links and its unresolved sites."""
 
-    def __init__(self, builder: GraphBuilder, entry: Entry, stop: frozenset[str]):
+    facts: FunctionFacts
+    links: list[tuple[str, Link, Function]]  # (resolver, link, callee)
+    unresolved: list[Unresolved]
+
+
+def _merge(a, b):
+    """Two resolvers' values for one decoder option."""
+    if isinstance(a, dict):
+        return {**a, **b}
+    if isinstance(a, frozenset | set):
+        return frozenset(a) | frozenset(b)
+    return (*a, *b)
+
+
+class Walk:
+    """One breadth-first walk from an entry; resolvers add edges through it."""
+
+    def __init__(self, builder: GraphBuilder, entry: Entry, stop: frozenset[str],
+                 progress: Callable[[int], None] | None = None):
         self.b = builder
+        self.ctx = builder.ctx
         self.entry = entry
-        self.stop = stop
-        self.graph = nx.DiGraph()
+        self.stop = {f.start for f in builder.ctx.functions_named(stop)}
+        self.progress = progress
+        self.nodes: dict[int, Node] = {}
+        self.succ: dict[int, dict[int, Edge]] = defaultdict(dict)
         self.queue: deque[tuple[Function, int, int]] = deque()
         self.seen: set[tuple[int, int, int]] = set()
-        self.slot_sites: dict[int, list[tuple[str, Transfer]]] = defaultdict(list)
-        self.stores: dict[int, dict[int, str]] = defaultdict(dict)
-        self.unresolved: dict[tuple[str, int], Unresolved] = {}
+        self.unresolved: dict[tuple[int, int], Unresolved] = {}
+        self.linked: set[tuple[int, int]] = set()  # (caller, site) with an edge
+        self.weak: set[tuple[int, int]] = set()    # edges a stronger resolver may replace
+        self.resolved: dict[str, set[int]] = defaultdict(set)
         self.handoffs: list[Unresolved] = []
-        self.static_slot_edges: list[tuple[str, str, int]] = []
+        self.tails: set[tuple[int, int]] = set()
+        self.after_calls: list[tuple[int, int, int]] = []  # (caller, next function, callee)
+        self.stores: dict[int, dict[int, int]] = defaultdict(dict)  # slot -> value -> storer
+        self.watchers: dict[int, list[Callable[[int, int], None]]] = defaultdict(list)
+        self.root = 0
+        self.current = FunctionFacts(0, 0)  # the facts being resolved
+        self._scratch: dict[str, dict] = defaultdict(dict)
+
+    # -- for resolvers -------------------------------------------------------------
+
+    def link(self, caller: int, link: Link, resolver: str,
+             callee: Function | None = None) -> bool:
+        """Add caller -> the function holding the link's target; False when none does."""
+        if link.target is None:
+            self.resolved[resolver].add(link.site)
+            if link.kind == EdgeKind.HANDOFF and all(h.site != link.site for h in self.handoffs):
+                self.handoffs.append(Unresolved(caller, link.site, link.text,
+                                                "enters the decompressed vmlinux"))
+            return True
+        callee = callee or self.ctx.functions.at(link.target)
+        if callee is None:
+            return False
+        self._visit(callee, link.mode, link.target)
+        out = self.succ[caller]
+        pair = (caller, callee.start)
+        if callee.start not in out or (pair in self.weak and resolver not in self.b.weak):
+            out[callee.start] = Edge(link.kind, link.site, resolver, link.text, link.via)
+            if resolver in self.b.weak:
+                self.weak.add(pair)
+            else:
+                self.weak.discard(pair)
+        if link.tail or link.kind in _TAIL:
+            self.tails.add((caller, callee.start))
+        if link.resolves:
+            self.resolved[resolver].add(link.site)
+            self.linked.add((caller, link.site))
+            self.unresolved.pop((caller, link.site), None)
+        return True
+
+    def count(self, resolver: str, site: int) -> None:
+        """A site the resolver accounted for without adding an edge."""
+        self.resolved[resolver].add(site)
+
+    def scratch(self, resolver: str) -> dict:
+        """Per-walk state of one resolver (resolvers themselves are shared by entries)."""
+        return self._scratch[resolver]
+
+    def store(self, slot: int, value: int, by: int) -> None:
+        """This entry's code stores code address `value` into `slot`."""
+        if value in self.stores[slot]:
+            return
+        self.stores[slot][value] = by
+        for watcher in list(self.watchers.get(slot, ())):
+            watcher(value, by)
+
+    def watch(self, slot: int, callback: Callable[[int, int], None]) -> None:
+        """Call `callback(value, storer)` for every store into `slot`, past and future."""
+        self.watchers[slot].append(callback)
+        for value, by in list(self.stores.get(slot, {}).items()):
+            callback(value, by)
+
+    def name(self, address: int) -> str:
+        func = self.ctx.functions.starting_at(address)
+        return self.ctx.functions.label(func) if func else f"{address:#x}"
+
+    # -- the walk ------------------------------------------------------------------
 
     def run(self) -> EntryGraph:
-        root = self.b.functions.at(self.entry.address)
+        root = self.ctx.functions.at(self.entry.address)
         if root is None:
-            raise ValueError(f"entry {self.entry.name} at {self.entry.address:#x} is not code")
+            raise EntrycheckError(f"entry {self.entry.name} at {self.entry.address:#x} "
+                                  "is not code")
+        self.root = root.start
         self._visit(root, self.entry.mode, self.entry.address)
+        done = 0
         while self.queue:
             func, mode, at = self.queue.popleft()
             self._expand(func, mode, at)
-        self._strong_update(root.name)
+            done += 1
+            if self.progress and done % 500 == 0:
+                self.progress(done)
+        for r in self.b.resolvers:
+            r.finish(self)
         self._propagate_returns()
-        self._drop_falls_after_noreturn(root.name)
-        return EntryGraph(self.entry, root.name, self.graph,
+        self._drop_falls_after_noreturn()
+        self._prune()
+        return EntryGraph(self.entry.name, self.root, self.nodes,
+                          {a: dict(out) for a, out in self.succ.items() if a in self.nodes},
                           sorted(self.unresolved.values(), key=lambda u: (u.function, u.site)),
+                          {name: len(sites) for name, sites in sorted(self.resolved.items())},
                           self.handoffs)
 
     def _visit(self, func: Function, mode: int, at: int) -> None:
@@ -150,128 +266,76 @@ class _Walk:
         if key in self.seen:
             return
         self.seen.add(key)
-        if func.name not in self.graph:
-            self.graph.add_node(func.name, address=func.start, section=func.section, mode=mode)
-        if func.name not in self.stop or func.start == self.entry.address:
+        if func.start not in self.nodes:
+            self.nodes[func.start] = Node(func.start, self.ctx.functions.label(func),
+                                          func.section, mode, self.ctx.kind)
+        if func.start not in self.stop or func.start == self.root:
             self.queue.append((func, mode, at))
 
     def _expand(self, func: Function, mode: int, at: int) -> None:
-        facts = self.b.facts(func, mode, at)
-        node = self.graph.nodes[func.name]
-        node["returns"] = node.get("returns", False) or facts.returns
-        node["refs"] = tuple(sorted({*node.get("refs", ()), *self.b.data_names(func, mode, at)}))
-        node["privileged"] = tuple(sorted({text for _, text in facts.privileged}))
-        for handler_name in self.b.installs.get(func.name, ()):
-            handler = self.b.functions.named(handler_name)
-            if handler is not None:
-                self._edge(func.name, Transfer(func.start, EdgeKind.EXCEPTION, handler.start,
-                                               self.b.image.bits,
-                                               text=f"installs {handler_name}"),
-                           handler.start, EdgeKind.EXCEPTION)
-        for t in facts.transfers:
-            self._edge(func.name, t, t.target, t.kind)
-        hands_off = self._hands_off(func, facts)
-        for t in facts.unresolved:
-            if hands_off and t.kind == EdgeKind.REGISTER and t.text.startswith("jmp"):
-                if all(h.site != t.site for h in self.handoffs):
-                    self.handoffs.append(Unresolved(func.name, t.site, t.text))
-                continue
-            if t.slot is not None:
-                self.slot_sites[t.slot].append((func.name, t))
-                for value in self.stores.get(t.slot, ()):
-                    self._edge(func.name, t, value, EdgeKind.OPS)
-            if t.slot is None or t.slot not in self.stores:
-                self.unresolved[(func.name, t.site)] = Unresolved(func.name, t.site, t.text)
-        for _site, slot, value in facts.stores:
-            if value in self.stores[slot]:
-                continue
-            self.stores[slot][value] = func.name
-            for caller, t in self.slot_sites.get(slot, ()):
-                self.unresolved.pop((caller, t.site), None)
-                self._edge(caller, t, value, EdgeKind.OPS)
+        plan = self.b.plan(func, mode, at)
+        facts = self.current = plan.facts
+        node = self.nodes[func.start]
+        node.returns = node.returns or facts.returns
+        refs = self.b.data_names(func, mode, at)
+        if refs:
+            node.refs = tuple(sorted({*node.refs, *refs}))
+        if facts.privileged:
+            node.privileged = tuple(sorted({*node.privileged, *facts.privileged}))
+        caller = func.start
+        for resolver, link, callee in plan.links:
+            self.link(caller, link, resolver, callee)
+        for site in facts.sites:
+            if site.how == How.FALLTHROUGH and site.after_call is not None:
+                self.after_calls.append((caller, site.target, site.after_call))
+        claimed: set[int] = set()
+        for r in self.b.stateful:
+            claimed.update(r.walk(self, func, facts))
+        for u in plan.unresolved:
+            if u.site not in claimed and (caller, u.site) not in self.linked:
+                self.unresolved.setdefault((caller, u.site), u)
 
-    def _hands_off(self, func: Function, facts: FunctionFacts) -> bool:
-        """Does this compressed-kernel function jump into the decompressed vmlinux?"""
-        if func.name in self.b.handoff_in:
-            return True
-        if not self.b.handoff_after_call:
-            return False
-        called = (self.b.functions.at(t.target) for t in facts.transfers
-                  if t.kind == EdgeKind.CALL and t.target is not None)
-        return any(f is not None and f.name in self.b.handoff_after_call for f in called)
-
-    def _edge(self, caller: str, t: Transfer, target: int | None, kind: EdgeKind) -> None:
-        callee = self.b.functions.at(target) if target is not None else None
-        if callee is None:
-            self.unresolved[(caller, t.site)] = Unresolved(caller, t.site, t.text)
-            return
-        if kind == EdgeKind.CALL and callee.name.startswith("__SCT__"):
-            # a static_call trampoline: a slot that this entry's updates may retarget
-            t = Transfer(t.site, kind, target, t.mode, callee.start, t.text)
-            self.slot_sites[callee.start].append((caller, t))
-            for value in self.stores.get(callee.start, ()):
-                self._edge(caller, t, value, EdgeKind.OPS)
-            t = Transfer(t.site, kind, target, t.mode, None, t.text)
-        via = None
-        if t.slot is not None:
-            via = self.b.slot_name(t.slot)
-            if kind == EdgeKind.OPS:
-                via += f" (stored by {self.stores[t.slot][target]})"
-            else:
-                self.slot_sites[t.slot].append((caller, t))
-                self.static_slot_edges.append((caller, callee.name, t.slot))
-                for value in self.stores.get(t.slot, ()):
-                    self._edge(caller, t, value, EdgeKind.OPS)
-        self._visit(callee, t.mode, target)
-        if not self.graph.has_edge(caller, callee.name):
-            self.graph.add_edge(caller, callee.name, edge=Edge(kind, t.site, t.text, via))
-        if kind in (EdgeKind.JUMP, EdgeKind.FALLTHROUGH) or t.text.startswith("jmp"):
-            self.graph[caller][callee.name]["tail"] = True  # some site leaves for good
-
-    def _strong_update(self, root: str) -> None:
-        """Drop a slot's static target where this entry's own code overwrote the slot,
-        then drop what is no longer reachable."""
-        dropped = False
-        for caller, callee, slot in self.static_slot_edges:
-            if not self.stores.get(slot) or not self.graph.has_edge(caller, callee):
-                continue
-            stored = {f.name for v in self.stores[slot] if (f := self.b.functions.at(v))}
-            if callee not in stored and self.graph[caller][callee]["edge"].kind != EdgeKind.OPS:
-                self.graph.remove_edge(caller, callee)
-                dropped = True
-        if dropped:
-            self._prune(root)
-
-    def _prune(self, root: str) -> None:
-        """Drop what the root no longer reaches."""
-        keep = nx.descendants(self.graph, root) | {root}
-        self.graph.remove_nodes_from([n for n in list(self.graph) if n not in keep])
-        self.unresolved = {k: u for k, u in self.unresolved.items() if u.function in keep}
-        self.handoffs = [h for h in self.handoffs if h.function in keep]
-
-    def _drop_falls_after_noreturn(self, root: str) -> None:
-        """A fall-through after a trailing call holds only if the callee returns."""
-        g = self.graph
-        dead = []
-        for a, b, d in g.edges(data=True):
-            if d["edge"].kind == EdgeKind.FALLTHROUGH and d["edge"].text.startswith(AFTER_CALL):
-                callee = self.b.functions.at(int(d["edge"].text[len(AFTER_CALL):], 16))
-                if callee is None or g.nodes.get(callee.name, {}).get("returns") is False:
-                    dead.append((a, b))
-        if dead:
-            g.remove_edges_from(dead)
-            self._prune(root)
+    # -- after the walk ------------------------------------------------------------
 
     def _propagate_returns(self) -> None:
         """A function returns if it has a `ret`, or tail-jumps to one that returns."""
-        g = self.graph
+        nodes = self.nodes
+        by_caller: dict[int, list[int]] = defaultdict(list)
+        for a, b in self.tails:
+            by_caller[a].append(b)
         changed = True
         while changed:
             changed = False
-            for node, returns in g.nodes(data="returns", default=True):
-                if returns:
+            for a, callees in by_caller.items():
+                node = nodes.get(a)
+                if node is None or node.returns:
                     continue
-                for succ in g.successors(node):
-                    if g[node][succ].get("tail") and g.nodes[succ].get("returns", True):
-                        g.nodes[node]["returns"] = changed = True
-                        break
+                if any(b in nodes and nodes[b].returns for b in callees):
+                    node.returns = changed = True
+
+    def _drop_falls_after_noreturn(self) -> None:
+        """A fall-through after a trailing call holds only if the callee returns."""
+        for caller, after, callee in self.after_calls:
+            target = self.ctx.functions.at(callee)
+            node = self.nodes.get(target.start) if target else None
+            if node is not None and node.returns:
+                continue
+            edge = self.succ.get(caller, {}).get(after)
+            if edge is not None and edge.kind == EdgeKind.FALLTHROUGH:
+                del self.succ[caller][after]
+
+    def _prune(self) -> None:
+        """Drop what the root no longer reaches (after edges were removed)."""
+        keep = {self.root}
+        queue = deque([self.root])
+        while queue:
+            node = queue.popleft()
+            for succ in self.succ.get(node, ()):
+                if succ not in keep:
+                    keep.add(succ)
+                    queue.append(succ)
+        if len(keep) == len(self.nodes):
+            return
+        self.nodes = {a: n for a, n in self.nodes.items() if a in keep}
+        self.unresolved = {k: u for k, u in self.unresolved.items() if u.function in keep}
+        self.handoffs = [h for h in self.handoffs if h.function in keep]

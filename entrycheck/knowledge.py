@@ -1,13 +1,52 @@
-"""Kernel knowledge tables (entry catalogue, noreturn functions, init code): loaded from data."""
+"""Kernel knowledge (entry catalogue, noreturn functions, special-section layouts, table
+walkers, dispatchers...): loaded from data/x86.yaml and checked against SCHEMA, with the
+file and line of the first mistake."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import yaml
+
+from entrycheck.errors import EntrycheckError
+
+IMAGES = ("any", "vmlinux", "compressed")
+FIELD_KINDS = ("rel32", "ptr", "u8", "u16", "u32", "s32")
+_VERSIONS = re.compile(r"^(any|(<=|>=|<|>|==)\d+(\.\d+){0,2})$")
+
+# The shape of x86.yaml: {key: type}; a type is a Python type, a tuple of allowed values,
+# a list of one type, or a dict (keys ending in "?" are optional).
+_BY_IMAGE = {"any?": [str], "vmlinux?": [str], "compressed?": [str]}
+_LAYOUT = {"versions": str, "size": int, "fields": {"*": [object]}}
+SCHEMA: dict = {
+    "entries": [{"name": str, "symbols": [str], "mode": (32, 64), "image": ("vmlinux",
+                 "compressed"), "bits?": (32, 64), "note?": ("XEN_ELFNOTE_ENTRY",
+                 "XEN_ELFNOTE_PHYS32_ENTRY"), "header?": str, "about": str}],
+    "reference": str,
+    "boot_ends": _BY_IMAGE,
+    "error_exits": _BY_IMAGE,
+    "report_functions": _BY_IMAGE,
+    "noreturn": _BY_IMAGE,
+    "return_thunks": _BY_IMAGE,
+    "indirect_thunk_prefixes": [str],
+    "installs": [{"function": str, "handlers": [str], "source": str}],
+    "static_call_updates": [{"function": str, "trampoline": int, "target": int,
+                             "source": str}],
+    "dispatchers": [{"function": str, "arguments": [int], "source": str}],
+    "table_walkers": [{"table": str, "walkers": [str], "source": str}],
+    "tables": [{"name": str, "section?": str, "start?": str, "stop?": str, "code": [str],
+                "structs?": [str], "source": str, "layouts": [_LAYOUT]}],
+    "kernel_handoff": {"in": [str], "after_call": [str]},
+    "compressed_markers": [str],
+    "compressed_base_registers": [str],
+    "head_symbols": [str],
+    "init_sections": [str],
+}
 
 
 @dataclass(frozen=True)
@@ -25,47 +64,195 @@ class EntrySpec:
 
 
 @dataclass(frozen=True)
+class TableLayout:
+    """One layout of a descriptor table's entries."""
+
+    versions: str
+    size: int
+    fields: dict[str, tuple[int, str]]  # name -> (offset, kind)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A descriptor table: where it is, which fields point into code, its layouts."""
+
+    name: str
+    section: str | None
+    start: str | None
+    stop: str | None
+    code_fields: tuple[str, ...]
+    struct_fields: tuple[str, ...]
+    layouts: tuple[TableLayout, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class ArgumentUse:
+    """A function some of whose arguments (numbered from 1) are functions it runs later,
+    or, for static_call updates, (trampoline, target)."""
+
+    function: str
+    arguments: tuple[int, ...]
+    source: str
+
+
+@dataclass(frozen=True)
 class Knowledge:
     """What entrycheck knows about x86 kernels, independent of any one image."""
 
     entries: tuple[EntrySpec, ...]
     reference: str
-    compressed_markers: frozenset[str]
-    head_symbols: tuple[str, ...]
-    init_sections: frozenset[str]
-    noreturn: frozenset[str]
-    boot_ends: frozenset[str]
-    error_exits: frozenset[str]
+    symbols: dict[str, dict[str, frozenset[str]]]  # list name -> image -> names
+    indirect_thunk_prefixes: tuple[str, ...]
     installs: dict[str, tuple[str, ...]]
-    compressed_base_registers: frozenset[str]
-    static_call_updates: dict[str, tuple[str, str]]
+    static_call_updates: tuple[ArgumentUse, ...]
+    dispatchers: tuple[ArgumentUse, ...]
+    table_walkers: dict[str, tuple[str, ...]]
+    tables: tuple[TableSpec, ...]
     handoff_in: frozenset[str]
     handoff_after_call: frozenset[str]
+    compressed_markers: frozenset[str]
+    compressed_base_registers: tuple[str, ...]
+    head_symbols: tuple[str, ...]
+    init_sections: frozenset[str]
     digest: str  # of the data file, so caches follow changes to it
+
+    def names(self, which: str, image: str) -> frozenset[str]:
+        """A symbol list (noreturn, error_exits...) for one kind of image."""
+        table = self.symbols[which]
+        return table.get("any", frozenset()) | table.get(image, frozenset())
 
 
 @cache
 def x86() -> Knowledge:
     """The x86 tables shipped in entrycheck/data/x86.yaml."""
     text = resources.files("entrycheck").joinpath("data/x86.yaml").read_text()
-    data = yaml.safe_load(text)
+    return load(text, "entrycheck/data/x86.yaml")
+
+
+def load(text: str, source: str) -> Knowledge:
+    """Knowledge from YAML text; EntrycheckError `source:LINE: what is wrong`."""
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise EntrycheckError(f"{source}:{mark.line + 1 if mark else 0}: invalid YAML") \
+            from None
+    data = _check(node, SCHEMA, source, "top level")
+    for table in data["tables"]:
+        for layout in table["layouts"]:
+            _check_layout(layout, table, source)
+    return _build(data, hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def _check(node: yaml.Node | None, schema: Any, source: str, where: str) -> Any:
+    """The plain value of `node`, checked against `schema`."""
+    line = node.start_mark.line + 1 if node is not None else 0
+
+    def bad(what: str) -> EntrycheckError:
+        return EntrycheckError(f"{source}:{line}: {where}: {what}")
+
+    if isinstance(schema, dict):
+        if not isinstance(node, yaml.MappingNode):
+            raise bad("expected a mapping")
+        items = {k.value: v for k, v in node.value}
+        if "*" in schema:
+            return {k: _check(v, schema["*"], source, f"{where}.{k}") for k, v in items.items()}
+        known = {k.rstrip("?"): k.endswith("?") for k in schema}
+        for key in items:
+            if key not in known:
+                raise bad(f"unknown key {key!r} (allowed: {', '.join(sorted(known))})")
+        for key, optional in known.items():
+            if key not in items and not optional:
+                raise bad(f"missing key {key!r}")
+        return {k: _check(v, schema[k] if k in schema else schema[k + "?"], source,
+                          f"{where}.{k}") for k, v in items.items()}
+    if isinstance(schema, list):
+        if not isinstance(node, yaml.SequenceNode):
+            raise bad("expected a list")
+        return [_check(v, schema[0], source, f"{where}[{i}]") for i, v in enumerate(node.value)]
+    if not isinstance(node, yaml.ScalarNode):
+        raise bad("expected a single value")
+    value = _scalar(node)
+    if isinstance(schema, tuple):
+        if value not in schema:
+            raise bad(f"must be one of {', '.join(map(str, schema))} (got {value!r})")
+        return value
+    if schema is object:
+        return value
+    if schema is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise bad(f"expected an integer (got {value!r})")
+    if schema is str and not isinstance(value, str):
+        raise bad(f"expected a string (got {value!r})")
+    return value
+
+
+def _scalar(node: yaml.ScalarNode) -> object:
+    """A scalar's value by its resolved tag (ints, booleans, null; else the text)."""
+    tag = node.tag.rsplit(":", 1)[-1]
+    if tag == "int":
+        return int(node.value, 0)
+    if tag == "bool":
+        return node.value.lower() in ("true", "yes", "on")
+    if tag == "null":
+        return None
+    return node.value
+
+
+def _check_layout(layout: dict, table: dict, source: str) -> None:
+    where = f"{source}: table {table['name']}"
+    if not _VERSIONS.match(layout["versions"]):
+        raise EntrycheckError(f"{where}: bad versions {layout['versions']!r}")
+    for name, spec in layout["fields"].items():
+        if (len(spec) != 2 or not isinstance(spec[0], int) or spec[1] not in FIELD_KINDS
+                or not 0 <= spec[0] < layout["size"]):
+            raise EntrycheckError(f"{where}: field {name} must be [offset < size, one of "
+                                  f"{', '.join(FIELD_KINDS)}]")
+    for name in (*table["code"], *table.get("structs", ())):
+        if name not in layout["fields"]:
+            raise EntrycheckError(f"{where}: field {name} missing from a layout")
+    if "section" not in table and not ("start" in table and "stop" in table):
+        raise EntrycheckError(f"{where}: needs a section or start and stop symbols")
+
+
+def _build(data: dict, digest: str) -> Knowledge:
+    lists = ("boot_ends", "error_exits", "report_functions", "noreturn", "return_thunks")
     return Knowledge(
-        entries=tuple(
-            EntrySpec(e["name"], tuple(e["symbols"]), e["mode"], e.get("image", "vmlinux"),
-                      e.get("bits"), e.get("note"), e.get("header"), e.get("about", ""))
-            for e in data["entries"]
-        ),
+        entries=tuple(EntrySpec(e["name"], tuple(e["symbols"]), e["mode"], e["image"],
+                                e.get("bits"), e.get("note"), e.get("header"), e["about"])
+                      for e in data["entries"]),
         reference=data["reference"],
-        compressed_markers=frozenset(data["compressed_markers"]),
-        head_symbols=tuple(data["head_symbols"]),
-        init_sections=frozenset(data["init_sections"]),
-        noreturn=frozenset(data["noreturn"]),
-        boot_ends=frozenset(data["boot_ends"]),
-        error_exits=frozenset(data["error_exits"]),
-        installs={k: tuple(v) for k, v in data.get("installs", {}).items()},
-        compressed_base_registers=frozenset(data["compressed_base_registers"]),
-        static_call_updates={k: tuple(v) for k, v in data["static_call_updates"].items()},
+        symbols={k: {img: frozenset(v) for img, v in data[k].items()} for k in lists},
+        indirect_thunk_prefixes=tuple(data["indirect_thunk_prefixes"]),
+        installs={i["function"]: tuple(i["handlers"]) for i in data["installs"]},
+        static_call_updates=tuple(ArgumentUse(u["function"], (u["trampoline"], u["target"]),
+                                              u["source"]) for u in data["static_call_updates"]),
+        dispatchers=tuple(ArgumentUse(d["function"], tuple(d["arguments"]), d["source"])
+                          for d in data["dispatchers"]),
+        table_walkers={w["table"]: tuple(w["walkers"]) for w in data["table_walkers"]},
+        tables=tuple(TableSpec(t["name"], t.get("section"), t.get("start"), t.get("stop"),
+                               tuple(t["code"]), tuple(t.get("structs", ())),
+                               tuple(TableLayout(lay["versions"], lay["size"],
+                                                 {n: (f[0], f[1])
+                                                  for n, f in lay["fields"].items()})
+                                     for lay in t["layouts"]), t["source"])
+                     for t in data["tables"]),
         handoff_in=frozenset(data["kernel_handoff"]["in"]),
         handoff_after_call=frozenset(data["kernel_handoff"]["after_call"]),
-        digest=hashlib.sha256(text.encode()).hexdigest()[:16],
+        compressed_markers=frozenset(data["compressed_markers"]),
+        compressed_base_registers=tuple(data["compressed_base_registers"]),
+        head_symbols=tuple(data["head_symbols"]),
+        init_sections=frozenset(data["init_sections"]),
+        digest=digest,
     )
+
+
+def version_in(version: tuple[int, ...], spec: str) -> bool:
+    """Does a kernel version (6, 12, 117) fall in a range such as ">=6.3" or "any"?"""
+    if spec == "any":
+        return True
+    m = re.match(r"^(<=|>=|<|>|==)(.*)$", spec)
+    op, bound = m.group(1), tuple(int(x) for x in m.group(2).split("."))
+    have = version[: len(bound)]
+    return {"<": have < bound, "<=": have <= bound, ">": have > bound, ">=": have >= bound,
+            "==": have == bound}[op]

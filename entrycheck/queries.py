@@ -1,16 +1,16 @@
-"""The CLI's questions answered as JSON-ready dicts: entries, reach, skip, why."""
+"""The CLI's questions answered as JSON-ready dicts: entries, reach, skip, why, validate."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from entrycheck.analysis import Analysis
 from entrycheck.binary.bzimage import XLF_KERNEL_64, BzImage
 from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.errors import EntrycheckError
-from entrycheck.graph import Edge, EntryGraph
-from entrycheck.model import EdgeKind
-from entrycheck.paths import Link, boot_path, chain, diverge
+from entrycheck.model import EDGE_STYLES, Edge, EdgeKind, EntryGraph
+from entrycheck.paths import Step, boot_path, chain, diverge
 from entrycheck.trace.mapping import TraceResult
 
 SCOPES = ("init", "early", "all")
@@ -23,30 +23,31 @@ def _header(analysis: Analysis, command: str) -> dict:
             "build_id": analysis.build_id, "cached": analysis.cached}
 
 
-def _function(graph: EntryGraph, name: str) -> dict:
-    node = graph.graph.nodes[name]
-    return {"name": name, "address": f"{node['address']:#x}", "section": node["section"],
-            "init": bool(node.get("init"))}
+def _function(graph: EntryGraph, address: int) -> dict:
+    node = graph.nodes[address]
+    return {"name": node.name, "address": f"{address:#x}", "section": node.section,
+            "init": node.init}
 
 
 def entries(analysis: Analysis) -> dict:
     out = _header(analysis, "entries")
     out["bits"] = analysis.bits
     out["entries"] = [e.as_json() for e in analysis.entries]
+    out["special_sections"] = analysis.special
     return out
 
 
-def in_scope(analysis: Analysis, graph: EntryGraph, scope: str) -> set[str]:
+def in_scope(analysis: Analysis, graph: EntryGraph, scope: str) -> set[int]:
     """`all`: everything reached; `early`: the boot path (up to start_kernel);
     `init`: init code on the boot path (.init.text, head code)."""
     if scope == "all":
         if not analysis.complete:
             raise ValueError("scope `all` needs a complete analysis (analyse(complete=True))")
-        return set(graph.graph)
-    early = boot_path(graph, analysis.knowledge)
+        return set(graph.nodes)
+    early = boot_path(graph, analysis.rules)
     if scope == "early":
         return early
-    return {n for n in early if graph.graph.nodes[n].get("init")}
+    return {a for a in early if graph.nodes[a].init}
 
 
 def header_entries(bz: BzImage) -> dict:
@@ -63,27 +64,30 @@ def header_entries(bz: BzImage) -> dict:
 def reach(analysis: Analysis, entry: str, scope: str) -> dict:
     graph = analysis.graph(entry)
     scoped = in_scope(analysis, graph, scope)
-    unresolved = [u.as_json() for u in graph.unresolved if u.function in scoped]
     out = _header(analysis, "reach")
     out.update({
-        "entry": graph.entry.name,
+        "entry": graph.entry,
         "scope": scope,
-        "reached": [_function(graph, n) for n in sorted(scoped)],
-        "total_reached": len(graph.graph),
+        "reached": [_function(graph, a) for a in sorted(scoped, key=graph.name)],
+        "total_reached": len(graph.nodes),
         "indirect": indirect_figures(graph, scoped),
-        "unresolved": unresolved,
+        "resolvers": dict(sorted(graph.resolved.items())),
+        "unresolved": [u.as_json(graph.name(u.function)) for u in graph.unresolved
+                       if u.function in scoped],
+        "unresolved_by_reason": dict(Counter(u.reason for u in graph.unresolved
+                                             if u.function in scoped).most_common()),
+        "special_sections": analysis.special,
     })
     return out
 
 
-_INDIRECT = frozenset({EdgeKind.SLOT, EdgeKind.REGISTER, EdgeKind.OPS})
+_INDIRECT = frozenset(k for k, style in EDGE_STYLES.items() if style.indirect)
 
 
-def indirect_figures(graph: EntryGraph, functions: set[str]) -> dict:
+def indirect_figures(graph: EntryGraph, functions: set[int]) -> dict:
     """Indirect transfers made by these functions: resolved (distinct caller-callee edges)
     and unresolved (sites)."""
-    resolved = sum(1 for a, _, d in graph.graph.edges(data=True)
-                   if a in functions and d["edge"].kind in _INDIRECT)
+    resolved = sum(1 for a, _, e in graph.edges() if a in functions and e.kind in _INDIRECT)
     unresolved = sum(1 for u in graph.unresolved if u.function in functions)
     return {"resolved": resolved, "unresolved": unresolved,
             "share_resolved": _share(resolved, unresolved)}
@@ -91,23 +95,24 @@ def indirect_figures(graph: EntryGraph, functions: set[str]) -> dict:
 
 def skip(analysis: Analysis, entry: str, against: str, scope: str) -> dict:
     graph, reference = analysis.graph(entry), analysis.graph(against)
-    div = diverge(graph, reference, analysis.knowledge)
+    div = diverge(graph, reference, analysis.rules)
     scope_on_path = "early" if scope == "all" else scope  # what skip lists is on the boot path
     ref_scope = in_scope(analysis, reference, scope_on_path)
     own_scope = in_scope(analysis, graph, scope_on_path)
     out = _header(analysis, "skip")
     out.update({
-        "entry": graph.entry.name,
-        "against": reference.entry.name,
+        "entry": graph.entry,
+        "against": reference.entry,
         "scope": scope,
-        "convergence": div.convergence,
+        "convergence": [graph.name(a) for a in div.convergence],
         "skipped": [
-            {**_function(reference, n),
-             "chain": [link.function for link in chain(reference, n, analysis.knowledge)]}
-            for n in div.reference_only if n in ref_scope
+            {**_function(reference, a),
+             "chain": [s.function for s in chain(reference, a, analysis.rules)]}
+            for a in sorted(div.reference_only, key=reference.name) if a in ref_scope
         ],
         "entry_only": [
-            _function(graph, n) for n in div.entry_only if n in own_scope
+            _function(graph, a) for a in sorted(div.entry_only, key=graph.name)
+            if a in own_scope
         ],
     })
     return out
@@ -136,43 +141,45 @@ def dynamic_diff(skip_result: dict, entry_trace: TraceResult,
 
 def why(analysis: Analysis, entry: str, function: str) -> dict:
     graph = analysis.graph(entry)
-    if analysis.is_function(function):
-        links = chain(graph, analysis.function_in(graph, function), analysis.knowledge)
+    if analysis.names.candidates(function):
+        steps = chain(graph, analysis.function_in(graph, function), analysis.rules)
     else:
-        links = _inlined_chain(analysis, graph, function)
+        steps = _inlined_chain(analysis, graph, function)
     out = _header(analysis, "why")
     out.update({
-        "entry": graph.entry.name,
+        "entry": graph.entry,
         "function": function,
-        "chain": [link.function for link in links],
-        "links": [link.as_json() for link in links],
+        "chain": [s.function for s in steps],
+        "links": [s.as_json() for s in steps],
     })
     return out
 
 
-def _inlined_chain(analysis: Analysis, graph: EntryGraph, helper: str) -> list[Link]:
+def _inlined_chain(analysis: Analysis, graph: EntryGraph, helper: str) -> list[Step]:
     """A chain to a static inline helper: to the boot-path function it is inlined into
     (DWARF DW_TAG_inlined_subroutine), then an `inlined` step."""
     if not analysis.has_dwarf:
         raise EntrycheckError(f"no function named {helper!r} in {analysis.image}, and without "
                               "DWARF inlined helpers are invisible (use the vmlinux with "
                               "debug info)")
-    path = boot_path(graph, analysis.knowledge)
-    hosts = {n: graph.graph.nodes[n]["address"] for n in path}
+    path = boot_path(graph, analysis.rules)
+    hosts = {graph.name(a): a for a in path}
     found = DwarfIndex(Path(analysis.image)).inlined_in(hosts)
-    best: list[Link] | None = None
+    best: list[Step] | None = None
     for host, inlined in sorted(found.items()):
         hit = next((i for i in inlined if i.name == helper), None)
         if hit is None:
             continue
-        links = chain(graph, host, analysis.knowledge)
+        steps = chain(graph, hosts[host], analysis.rules)
         where = f"{hit.call_file}:{hit.call_line}" if hit.call_file else "DWARF"
-        step = Link(helper, Edge(EdgeKind.INLINED, hit.low_pc or hosts[host], where))
-        if best is None or len(links) + 1 < len(best):
-            best = [*links, step]
+        edge = Edge(EdgeKind.INLINED, hit.low_pc or hosts[host], "dwarf", where)
+        step = Step(hit.low_pc or hosts[host], helper, edge)
+        if best is None or len(steps) + 1 < len(best):
+            best = [*steps, step]
     if best is None:
-        raise EntrycheckError(f"entry {graph.entry.name} does not reach {helper}, not even "
-                              "inlined (or no function of that name)")
+        raise EntrycheckError(f"entry {graph.entry} does not reach {helper}, not even "
+                              "inlined (or no function of that name)"
+                              f"{analysis.names.suggest(helper)}")
     return best
 
 
@@ -186,10 +193,9 @@ def validate(analysis: Analysis, trace: TraceResult, entry: str) -> dict:
     that is not, the traced function that ran just before it and is in the set: where the
     static graph lost the path."""
     graph = analysis.graph(entry)
-    static = set(graph.graph)
     missing, last_known = [], None
     for name in trace.functions:
-        if name in static:
+        if trace.addresses.get(name) in graph.nodes:
             last_known = name
         else:
             missing.append({"function": name, "after": last_known,
@@ -197,7 +203,7 @@ def validate(analysis: Analysis, trace: TraceResult, entry: str) -> dict:
     out = _header(analysis, "validate")
     traced = len(trace.functions)
     out.update({
-        "entry": graph.entry.name,
+        "entry": graph.entry,
         "trace": {"entry": trace.entry, "until": trace.until, "build_id": trace.build_id,
                   "functions": traced},
         "same_build": trace.build_id == analysis.build_id,

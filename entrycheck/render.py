@@ -94,6 +94,15 @@ def _lines_trace(r: dict) -> list[str]:
 
 
 def _lines_crosscheck(r: dict) -> list[str]:
+    if r["against"] == "objdump":
+        reasons = ", ".join(f"{k} {v}" for k, v in r["by_reason"].items())
+        out = [f"decoder vs objdump -d: {r['agreeing']} of {r['functions']} sized functions "
+               f"agree on instruction boundaries ({r['instructions']} instructions; "
+               f"disagreements: {reasons}; objdump {r['seconds_objdump']:.1f} s, decoder "
+               f"{r['seconds_decoder']:.1f} s)"]
+        out += [f"  {d['function']} at {d['first']}: {d['reason']} (ours: {d['ours']!r}, "
+                f"objdump: {d['objdump']!r})" for d in r["disagreements"]]
+        return out
     out = [f"fast decoder vs angr: {r['agreeing']} of {r['functions']} functions agree on "
            f"direct call/jump targets (angr {r['seconds_angr']:.1f} s, fast "
            f"{r['seconds_fast']:.2f} s)"]

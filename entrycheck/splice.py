@@ -2,20 +2,20 @@
 
 The compressed kernel (EFI stub, decompressor) ends in a register jump into the freshly
 decompressed vmlinux; that jump becomes a `handoff` edge to the vmlinux's native entry, so
-a path runs from firmware entry to start_kernel. Compressed-image functions whose names
-the vmlinux also has (startup_64, memcpy) are renamed `compressed:NAME`.
+a path runs from firmware entry to start_kernel. The compressed kernel is linked at 0 and
+the vmlinux high, so their addresses never meet; compressed-image functions whose names
+the vmlinux also has (startup_64, memcpy) are shown as `compressed:NAME`.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-import networkx as nx
-
 from entrycheck.analysis import Analysis
+from entrycheck.binary.functions import NameIndex
 from entrycheck.errors import EntrycheckError
-from entrycheck.graph import Edge, EntryGraph
-from entrycheck.model import EdgeKind
+from entrycheck.model import Edge, EdgeKind, EntryGraph
+from entrycheck.paths import PathRules
 
 PREFIX = "compressed:"
 
@@ -30,23 +30,36 @@ def splice(compressed: Analysis, kernel: Analysis) -> Analysis:
     graphs = dict(kernel.graphs)
     for name, graph in compressed.graphs.items():
         graphs[name] = _join(graph, native)
+    names = {**kernel.names.by_name}
+    for name, addrs in compressed.names.by_name.items():
+        key = PREFIX + name if name in names else name
+        names[key] = names.get(key, []) + addrs
+    index = NameIndex(names, {**kernel.names.files, **compressed.names.files}, kernel.image)
+    a, b = kernel.rules, compressed.rules
+    rules = PathRules(a.boot_ends | b.boot_ends, a.error_exits | b.error_exits,
+                      a.noreturn | b.noreturn)
     return replace(kernel, entries=[*kernel.entries, *compressed.entries], graphs=graphs,
-                   functions=kernel.functions | {PREFIX + f for f in compressed.functions})
+                   names=index, path_rules=rules)
 
 
 def _join(graph: EntryGraph, native: EntryGraph) -> EntryGraph:
-    kernel_graph = native.graph
-    rename = {n: PREFIX + n if n in kernel_graph else n for n in graph.graph}
-    joined = nx.relabel_nodes(graph.graph, rename, copy=True)
-    for node in joined:
-        joined.nodes[node]["image"] = "compressed"
+    kernel_names = {n.name for n in native.nodes.values()}
+    nodes = {}
+    for addr, node in graph.nodes.items():
+        if addr in native.nodes:
+            raise EntrycheckError(f"the compressed kernel and the vmlinux both have code at "
+                                  f"{addr:#x}: not one build")
+        name = PREFIX + node.name if node.name in kernel_names else node.name
+        nodes[addr] = replace(node, name=name, image="compressed")
+    succ = {a: dict(out) for a, out in graph.succ.items()}
+    unresolved = list(graph.unresolved)
     if graph.handoffs:
-        joined.add_nodes_from(kernel_graph.nodes(data=True))
-        joined.add_edges_from(kernel_graph.edges(data=True))
+        nodes.update(native.nodes)
+        succ.update({a: dict(out) for a, out in native.succ.items()})
         for hand in graph.handoffs:
-            edge = Edge(EdgeKind.HANDOFF, hand.site, hand.text, "the decompressed vmlinux")
-            joined.add_edge(rename[hand.function], native.root, edge=edge)
-    unresolved = [u._replace(function=rename[u.function]) for u in graph.unresolved]
-    if graph.handoffs:
+            succ.setdefault(hand.function, {})[native.root] = Edge(
+                EdgeKind.HANDOFF, hand.site, "handoff", hand.text, "the decompressed vmlinux")
         unresolved += native.unresolved
-    return EntryGraph(graph.entry, rename[graph.root], joined, unresolved, graph.handoffs)
+    resolved = dict(graph.resolved)
+    return EntryGraph(graph.entry, graph.root, nodes, succ, unresolved, resolved,
+                      graph.handoffs)

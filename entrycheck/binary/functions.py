@@ -1,22 +1,26 @@
-"""Code symbols as functions: one canonical name per address, extents, lookups.
+"""Code symbols as functions: identified by address, with extents, names and source files.
 
 Assembly entry code uses NOTYPE symbols, sized (SYM_CODE_START/END) or not (inner labels);
 C code uses sized FUNC symbols. An extent runs to the symbol's size, cut at the next code
 symbol, so an inner label such as secondary_startup_64_no_verify becomes its own node,
-reached from its parent by fall-through.
+reached from its parent by fall-through. Two static functions may share a name: a
+function is its address, and a name may stand for several (the FILE symbol before a
+local symbol in `.symtab` says which source file each comes from).
 """
 
 from __future__ import annotations
 
 import bisect
+import difflib
 import re
-from dataclasses import dataclass
 
 from entrycheck.binary.image import Image, Symbol
 from entrycheck.errors import EntrycheckError
+from entrycheck.model import Function
 
 _SUFFIX = re.compile(r"(\.(constprop|isra|part|cold|lto_priv|llvm)(\.\d+)*)+$")
 _MARKER = re.compile(r"^_s?text$|^_s|^_e|^__(start|stop|end|begin)_|_(start|end|begin)$")
+_QUALIFIED = re.compile(r"^(?P<name>[^@]+)@(?P<where>0x[0-9a-fA-F]+|[\w./+-]+)$")
 
 
 def normalise_name(name: str) -> str:
@@ -25,19 +29,64 @@ def normalise_name(name: str) -> str:
     return name.removeprefix("__pi_")
 
 
-@dataclass(frozen=True)
-class Function:
-    """A code symbol with the extent this project decodes for it."""
+class NameIndex:
+    """Names to function addresses (a name may stand for several static functions), and the
+    source file of each static function whose name is not unique."""
 
-    name: str
-    start: int
-    end: int
-    section: str
-    aliases: tuple[str, ...] = ()
+    def __init__(self, by_name: dict[str, list[int]], files: dict[int, str], where: str):
+        self.by_name = by_name
+        self.files = files
+        self.where = where  # the image, for messages
 
-    @property
-    def size(self) -> int:
-        return self.end - self.start
+    def label(self, name: str, address: int) -> str:
+        """`name` when unique, else `name@file.c` (or `name@0xaddr`)."""
+        if len(self.by_name.get(name, ())) <= 1:
+            return name
+        where = self.files.get(address)
+        return f"{name}@{where}" if where else f"{name}@{address:#x}"
+
+    def candidates(self, name: str) -> list[int]:
+        """The addresses a user-given name may mean: exact, `name@file.c`, `name@0xaddr`,
+        else the name without compiler suffixes."""
+        m = _QUALIFIED.match(name)
+        if m:
+            base, where = m.group("name"), m.group("where")
+            found = self.by_name.get(base) or self._normalised(base)
+            if where.startswith("0x"):
+                return [a for a in found if a == int(where, 16)]
+            return [a for a in found if self.files.get(a, "").endswith(where)]
+        return list(self.by_name.get(name, ())) or self._normalised(name)
+
+    def find(self, name: str) -> int:
+        """The one address a user-given name means; EntrycheckError when absent (with
+        close names) or ambiguous (with the choices)."""
+        found = self.candidates(name)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            base = _QUALIFIED.match(name).group("name") if _QUALIFIED.match(name) else name
+            listed = ", ".join(self.label(base, a) if a in self.files else f"{base}@{a:#x}"
+                               for a in found[:8])
+            raise EntrycheckError(f"{name!r} names {len(found)} functions: {listed}; "
+                                  "give one as NAME@FILE or NAME@ADDRESS")
+        raise EntrycheckError(f"{self.where}: no function named {name!r}{self.suggest(name)}")
+
+    def suggest(self, name: str) -> str:
+        """` (did you mean a, b?)` for a misspelt name, else ``."""
+        close = difflib.get_close_matches(name, list(self.by_name), n=3)
+        return f" (did you mean {', '.join(close)}?)" if close else ""
+
+    def _normalised(self, name: str) -> list[int]:
+        wanted = normalise_name(name)
+        return sorted({a for n, addrs in self.by_name.items() if normalise_name(n) == wanted
+                       for a in addrs})
+
+    def to_data(self) -> dict:
+        return {"names": self.by_name, "files": {str(a): f for a, f in self.files.items()}}
+
+    @classmethod
+    def from_data(cls, data: dict, where: str) -> NameIndex:
+        return cls(data["names"], {int(a): f for a, f in data["files"].items()}, where)
 
 
 class FunctionTable:
@@ -46,16 +95,23 @@ class FunctionTable:
     def __init__(self, image: Image):
         self.image = image
         by_addr: dict[int, list[Symbol]] = {}
+        files: dict[int, str] = {}
         sections = image.sections
+        current_file = None
         for sym in image.symbols:
+            if sym.type == "FILE":
+                current_file = sym.name
+                continue
             if sym.type not in ("FUNC", "NOTYPE") or not 0 < sym.section < len(sections):
                 continue
             sec = sections[sym.section]
             if sec.executable and sec.contains(sym.value):
                 by_addr.setdefault(sym.value, []).append(sym)
+                if sym.bind == "LOCAL" and current_file and sym.type == "FUNC":
+                    files.setdefault(sym.value, current_file)
         self._starts = sorted(by_addr)
         self._functions: dict[int, Function] = {}
-        self._by_name: dict[str, int] = {}
+        self._by_name: dict[str, list[int]] = {}
         for i, addr in enumerate(self._starts):
             syms = by_addr[addr]
             if len(syms) > 1:
@@ -70,19 +126,18 @@ class FunctionTable:
             self._functions[addr] = Function(best.name, addr, max(end, addr + 1), sec.name,
                                              names[1:])
             for name in names:
-                self._by_name.setdefault(name, addr)
+                self._by_name.setdefault(name, []).append(addr)
         if not self._functions:
             raise EntrycheckError(f"{image.path}: no code symbols in executable sections")
+        shared = {a for addrs in self._by_name.values() if len(addrs) > 1 for a in addrs}
+        self.index = NameIndex(self._by_name, {a: f for a, f in files.items() if a in shared},
+                               str(image.path))
 
     def __len__(self) -> int:
         return len(self._functions)
 
     def __iter__(self):
         return iter(self._functions.values())
-
-    def names(self) -> frozenset[str]:
-        """Every code symbol name, aliases included."""
-        return frozenset(self._by_name)
 
     def at(self, addr: int) -> Function | None:
         """The function whose extent holds an address."""
@@ -95,20 +150,25 @@ class FunctionTable:
     def starting_at(self, addr: int) -> Function | None:
         return self._functions.get(addr)
 
+    def all_named(self, name: str) -> list[Function]:
+        """Every function carrying this exact name (static functions may share one)."""
+        return [self._functions[a] for a in self._by_name.get(name, ())]
+
     def named(self, name: str) -> Function | None:
-        addr = self._by_name.get(name)
-        return None if addr is None else self._functions[addr]
+        """The function of this exact name, when only one has it (else the global one)."""
+        found = self.all_named(name)
+        if len(found) == 1:
+            return found[0]
+        globals_ = [f for f in found if f.start not in self.index.files]
+        return globals_[0] if len(globals_) == 1 else None
+
+    def label(self, func: Function) -> str:
+        """`name` when unique, else `name@file.c` (or `name@0xaddr`)."""
+        return self.index.label(func.name, func.start)
 
     def find(self, name: str) -> Function:
-        """A function by exact name, else by normalised name; EntrycheckError when absent."""
-        func = self.named(name)
-        if func is not None:
-            return func
-        wanted = normalise_name(name)
-        for candidate, addr in self._by_name.items():
-            if normalise_name(candidate) == wanted:
-                return self._functions[addr]
-        raise EntrycheckError(f"{self.image.path}: no function named {name!r}")
+        """A function by user-given name (see `NameIndex.find`)."""
+        return self._functions[self.index.find(name)]
 
 
 def _rank(sym: Symbol) -> tuple:

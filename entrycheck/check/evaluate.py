@@ -13,7 +13,7 @@ from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.binary.functions import normalise_name
 from entrycheck.check.rules import SEVERITIES, Matcher, Rule
 from entrycheck.errors import EntrycheckError
-from entrycheck.graph import EntryGraph
+from entrycheck.model import EntryGraph
 from entrycheck.paths import boot_path, chain, diverge
 
 FORMAT = "entrycheck-check/1"
@@ -54,7 +54,10 @@ class _Context:
     def __init__(self, analysis: Analysis):
         self.analysis = analysis
         self.knowledge = analysis.knowledge
-        self.paths = {e.name: boot_path(analysis.graphs[e.name], self.knowledge)
+        self.nodes = {e.name: {n.name: n for n in analysis.graphs[e.name].nodes.values()}
+                      for e in analysis.entries}
+        self.paths = {e.name: {analysis.graphs[e.name].name(a)
+                               for a in boot_path(analysis.graphs[e.name], analysis.rules)}
                       for e in analysis.entries}
         self.dwarf = DwarfIndex(Path(analysis.image)) if analysis.has_dwarf else None
         self._inlined: dict[str, tuple[str, ...]] | None = None
@@ -65,26 +68,25 @@ class _Context:
         if self._inlined is None:
             wanted = {}
             for name, path in self.paths.items():
-                graph = self.analysis.graphs[name].graph
-                wanted.update({n: graph.nodes[n]["address"] for n in path
-                               if graph.nodes[n].get("init")})
+                nodes = self.nodes[name]
+                wanted.update({n: nodes[n].address for n in path if nodes[n].init})
             found = self.dwarf.inlined_in(wanted)
             self._inlined = {n: tuple(i.name for i in found.get(n, ())) for n in wanted}
         return self._inlined.get(function, ())
 
     def matches(self, entry: str, matcher: Matcher) -> list[tuple[str, str]]:
         """(function on the entry's boot path, feature symbol) pairs the matcher selects."""
-        graph = self.analysis.graphs[entry].graph
+        nodes = self.nodes[entry]
         out = []
         for name in sorted(self.paths[entry]):
-            node = graph.nodes[name]
-            symbol = normalise_name(name)
+            node = nodes[name]
+            symbol = normalise_name(name.split("@", 1)[0])
             if matcher.function and not matcher.function.fullmatch(symbol):
                 continue
-            if matcher.data and not any(matcher.data.fullmatch(d) for d in node.get("refs", ())):
+            if matcher.data and not any(matcher.data.fullmatch(d) for d in node.refs):
                 continue
             if matcher.instruction and not any(
-                    matcher.instruction.search(i) for i in node.get("privileged", ())):
+                    matcher.instruction.search(i) for i in node.privileged):
                 continue
             if matcher.inlined:
                 hits = [i for i in self.inlined(name) if matcher.inlined.fullmatch(i)]
@@ -150,11 +152,12 @@ def _generic(ctx: _Context, rule: Rule) -> list[Finding]:
     for entry in analysis.entries:
         if entry.name == reference:
             continue
-        div = diverge(analysis.graphs[entry.name], ref_graph, ctx.knowledge)
-        for name in div.reference_only:
-            if ref_graph.graph.nodes[name].get("init"):
-                out.append(_finding(ctx, rule, entry.name, name, reference, name,
-                                    rule.allow_functions.get(normalise_name(name))))
+        div = diverge(analysis.graphs[entry.name], ref_graph, analysis.rules)
+        for address in div.reference_only:
+            node = ref_graph.nodes[address]
+            if node.init:
+                out.append(_finding(ctx, rule, entry.name, node.name, reference, node.name,
+                                    rule.allow_functions.get(normalise_name(node.name))))
     return out
 
 
@@ -163,7 +166,8 @@ def _finding(ctx: _Context, rule: Rule, entry: str, symbol: str, source: str | N
     links: tuple[str, ...] = ()
     if source is not None and function is not None:
         graph: EntryGraph = ctx.analysis.graphs[source]
-        links = tuple(link.function for link in chain(graph, function, ctx.knowledge))
+        links = tuple(step.function for step in
+                      chain(graph, ctx.nodes[source][function].address, ctx.analysis.rules))
     message = rule.message.format(entry=entry, symbol=symbol, function=function or symbol,
                                   reference=source or ctx.analysis.reference)
     location = _location(ctx, function)
@@ -175,9 +179,9 @@ def _finding(ctx: _Context, rule: Rule, entry: str, symbol: str, source: str | N
 def _location(ctx: _Context, function: str | None) -> tuple[str | None, int | None]:
     if ctx.dwarf is None or function is None:
         return None, None
-    for graph in ctx.analysis.graphs.values():
-        if function in graph.graph:
-            loc = ctx.dwarf.locations({function: graph.graph.nodes[function]["address"]})
+    for nodes in ctx.nodes.values():
+        if function in nodes:
+            loc = ctx.dwarf.locations({function: nodes[function].address})
             if function in loc:
                 return loc[function].file, loc[function].line
             break

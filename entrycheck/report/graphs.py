@@ -17,11 +17,8 @@ from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
-import networkx as nx
-
-from entrycheck.graph import EntryGraph
-from entrycheck.knowledge import Knowledge
-from entrycheck.paths import boot_path, diverge
+from entrycheck.model import EDGE_STYLES, Edge, EdgeKind, EntryGraph, Node
+from entrycheck.paths import PathRules, boot_path, diverge, reach
 
 MAX_DEPTH = 4
 MIN_COLLAPSE = 3  # fewer hidden functions than this under one node: show them instead
@@ -29,107 +26,99 @@ DOT_TIMEOUT = 120
 
 # Node fill per side ("ref": the reference only, "entry": the entry only, "both").
 FILL = {"ref": "#cfe2ff", "entry": "#ffd8a8", "both": "#d3f0d3"}
-# Edge look per kind: (style, colour).
-EDGE_STYLE = {
-    "call": ("solid", "#333333"),
-    "jump": ("dashed", "#333333"),
-    "fallthrough": ("dotted", "#333333"),
-    "far": ("bold", "#333333"),
-    "indirect-slot": ("solid", "#7b3fb5"),
-    "indirect-register": ("solid", "#0f8a8a"),
-    "indirect-ops": ("solid", "#c0392b"),
-    "exception": ("dashed", "#a0522d"),
-}
 
 
-def region(graph: EntryGraph, path: set[str], joins: Iterable[str]) -> dict[str, int]:
+def region(graph: EntryGraph, path: set[int], joins: Iterable[int]) -> dict[int, int]:
     """Function -> depth from the root, for what the boot path `path` reaches before the
     join points (the joins included, not expanded; what the joins reach excluded)."""
     joins = set(joins)
-    g = graph.graph.subgraph(path)
-    after: set[str] = set()
-    for join in joins:
-        if join in g:
-            after |= nx.descendants(g, join)
+    after = reach(graph, [j for j in joins if j in path], within=path) - joins
     depth = {graph.root: 0}
     queue = deque([graph.root])
     while queue:
         node = queue.popleft()
         if node in joins and node != graph.root:
             continue
-        for succ in g.successors(node):
-            if succ not in depth:
+        for succ in graph.succ.get(node, ()):
+            if succ in path and succ not in depth:
                 depth[succ] = depth[node] + 1
                 queue.append(succ)
-    return {n: d for n, d in depth.items() if n not in after - joins}
+    return {n: d for n, d in depth.items() if n not in after}
 
 
-def divergent_graph(entry: EntryGraph, reference: EntryGraph, knowledge: Knowledge,
+def divergent_graph(entry: EntryGraph, reference: EntryGraph, rules: PathRules,
                     max_depth: int = MAX_DEPTH) -> dict:
     """The JSON form of the divergent region of `entry` against `reference`: nodes (with
     side, depth, convergence flag), edges (kind, via) and what was collapsed."""
-    div = diverge(entry, reference, knowledge)
-    own, ref = boot_path(entry, knowledge), boot_path(reference, knowledge)
+    div = diverge(entry, reference, rules)
+    own, ref = boot_path(entry, rules), boot_path(reference, rules)
     parts = [(entry, region(entry, own, div.convergence)),
              (reference, region(reference, ref, div.convergence))]
-    depth: dict[str, int] = {}
+    depth: dict[int, int] = {}
     for _, part in parts:
-        for name, d in part.items():
-            depth[name] = min(d, depth.get(name, d))
-    merged = _merged(parts)
-    parent = _bfs_parents(merged, [entry.root, reference.root])
-    keep = _kept(merged, depth, parent, set(div.convergence), max_depth)
+        for addr, d in part.items():
+            depth[addr] = min(d, depth.get(addr, d))
+    nodes_of, succ = _merged(parts)
+    parent = _bfs_parents(succ, [entry.root, reference.root], nodes_of)
+    joins = set(div.convergence)
+    keep = _kept(nodes_of, depth, parent, joins, max_depth)
     collapsed = _collapsed(depth, parent, keep)
     small = [c for c in collapsed if c["count"] < MIN_COLLAPSE]
     keep.update(f for c in small for f in c["functions"])
     collapsed = [c for c in collapsed if c["count"] >= MIN_COLLAPSE]
+    name = {a: n.name for a, n in nodes_of.items()}
     nodes = []
-    for name in sorted(keep, key=lambda n: (depth[n], n)):
-        attrs = merged.nodes[name]
-        side = "both" if name in own and name in ref else ("entry" if name in own else "ref")
-        nodes.append({"name": name, "side": side, "depth": depth[name],
-                      "section": attrs["section"], "init": bool(attrs.get("init")),
-                      "root": name in (entry.root, reference.root),
-                      "convergence": name in div.convergence})
-    edges = [{"from": a, "to": b, "kind": str(e.kind), "via": e.via}
-             for a, b, e in sorted(merged.edges(data="edge")) if a in keep and b in keep]
-    return {"entry": entry.entry.name, "reference": reference.entry.name,
-            "convergence": div.convergence, "max_depth": max_depth,
-            "region": len(depth), "nodes": nodes, "edges": edges, "collapsed": collapsed}
+    for addr in sorted(keep, key=lambda a: (depth[a], name[a])):
+        node = nodes_of[addr]
+        side = "both" if addr in own and addr in ref else ("entry" if addr in own else "ref")
+        nodes.append({"name": node.name, "side": side, "depth": depth[addr],
+                      "section": node.section, "init": node.init,
+                      "root": addr in (entry.root, reference.root),
+                      "convergence": addr in joins})
+    edges = sorted(({"from": name[a], "to": name[b], "kind": str(e.kind), "via": e.via}
+                    for a, out in succ.items() for b, e in out.items()
+                    if a in keep and b in keep), key=lambda e: (e["from"], e["to"]))
+    for c in collapsed:
+        c["under"] = name[c["under"]]
+        c["functions"] = sorted(name[f] for f in c["functions"])
+    return {"entry": entry.entry, "reference": reference.entry,
+            "convergence": [name.get(a, reference.name(a)) for a in div.convergence],
+            "max_depth": max_depth, "region": len(depth), "nodes": nodes, "edges": edges,
+            "collapsed": collapsed}
 
 
-def _merged(parts: list[tuple[EntryGraph, dict[str, int]]]) -> nx.DiGraph:
-    """Union of the regions' subgraphs; an edge both entries have keeps the first's."""
-    merged = nx.DiGraph()
+def _merged(parts: list[tuple[EntryGraph, dict[int, int]]]) -> tuple[dict, dict]:
+    """Union of the regions' nodes and edges; an edge both entries have keeps the first's."""
+    nodes: dict[int, Node] = {}
+    succ: dict[int, dict[int, Edge]] = {}
     for graph, part in parts:
-        sub = graph.graph.subgraph(part)
-        for name, attrs in sub.nodes(data=True):
-            if name not in merged:
-                merged.add_node(name, **attrs)
-        for a, b, edge in sub.edges(data="edge"):
-            if not merged.has_edge(a, b):
-                merged.add_edge(a, b, edge=edge)
-    return merged
+        for addr in part:
+            nodes.setdefault(addr, graph.nodes[addr])
+            for b, edge in graph.succ.get(addr, {}).items():
+                if b in part:
+                    succ.setdefault(addr, {}).setdefault(b, edge)
+    return nodes, succ
 
 
-def _bfs_parents(g: nx.DiGraph, roots: list[str]) -> dict[str, str | None]:
-    """A breadth-first tree over g from the roots (sorted successors: deterministic)."""
-    parent: dict[str, str | None] = {r: None for r in roots if r in g}
+def _bfs_parents(succ: dict[int, dict[int, Edge]], roots: list[int],
+                 nodes: dict[int, Node]) -> dict[int, int | None]:
+    """A breadth-first tree from the roots (successors by name: deterministic)."""
+    parent: dict[int, int | None] = {r: None for r in roots if r in nodes}
     queue = deque(parent)
     while queue:
         node = queue.popleft()
-        for succ in sorted(g.successors(node)):
-            if succ not in parent:
-                parent[succ] = node
-                queue.append(succ)
+        for nxt in sorted(succ.get(node, ()), key=lambda a: nodes[a].name):
+            if nxt not in parent:
+                parent[nxt] = node
+                queue.append(nxt)
     return parent
 
 
-def _kept(g: nx.DiGraph, depth: dict[str, int], parent: dict[str, str | None],
-          joins: set[str], max_depth: int) -> set[str]:
+def _kept(nodes: dict[int, Node], depth: dict[int, int], parent: dict[int, int | None],
+          joins: set[int], max_depth: int) -> set[int]:
     """Shallow nodes, convergence points and init functions, with their tree chains."""
-    wanted = {n for n in g if depth[n] <= max_depth or n in joins or g.nodes[n].get("init")}
-    keep: set[str] = set()
+    wanted = {a for a in nodes if depth[a] <= max_depth or a in joins or nodes[a].init}
+    keep: set[int] = set()
     for node in wanted:
         while node is not None and node not in keep:
             keep.add(node)
@@ -137,10 +126,10 @@ def _kept(g: nx.DiGraph, depth: dict[str, int], parent: dict[str, str | None],
     return keep
 
 
-def _collapsed(depth: dict[str, int], parent: dict[str, str | None],
-               keep: set[str]) -> list[dict]:
+def _collapsed(depth: dict[int, int], parent: dict[int, int | None],
+               keep: set[int]) -> list[dict]:
     """Hidden functions grouped under the kept function their tree chain leaves from."""
-    under: dict[str, list[str]] = {}
+    under: dict[int, list[int]] = {}
     for node in depth:
         if node in keep:
             continue
@@ -214,11 +203,11 @@ def _node_line(node: dict, anchor_prefix: str) -> str:
 
 
 def _edge_attrs(edge: dict) -> str:
-    style, colour = EDGE_STYLE.get(edge["kind"], ("solid", "#333333"))
-    attrs = [f"style={style}", f"color={_q(colour)}", f"tooltip={_q(edge['kind'])}"]
-    if edge["kind"].startswith("indirect") or edge["kind"] == "exception":
+    style = EDGE_STYLES[EdgeKind(edge["kind"])]
+    attrs = [f"style={style.line}", f"color={_q(style.colour)}", f"tooltip={_q(edge['kind'])}"]
+    if style.indirect or style.fault:
         label = edge["via"] or edge["kind"]
-        attrs += [f"label={_q(label)}", f"fontcolor={_q(colour)}"]
+        attrs += [f"label={_q(label)}", f"fontcolor={_q(style.colour)}"]
     return ", ".join(attrs)
 
 
@@ -232,8 +221,8 @@ def _legend(entry: str, ref: str) -> list[str]:
     rows += ('<tr><td border="1" color="#1b7f1b"><b>C</b></td>'
              '<td align="left">convergence point</td></tr>')
     styles = "".join(
-        f'<tr><td align="left"><font color="{colour}">{kind}</font></td>'
-        f'<td align="left">{style}</td></tr>' for kind, (style, colour) in EDGE_STYLE.items())
+        f'<tr><td align="left"><font color="{style.colour}">{kind}</font></td>'
+        f'<td align="left">{style.line}</td></tr>' for kind, style in EDGE_STYLES.items())
     table = ('<<table border="0" cellborder="0" cellspacing="1" cellpadding="1">'
              f'<tr><td colspan="2"><b>legend</b></td></tr>{rows}'
              f'<tr><td colspan="2"><b>edges</b></td></tr>{styles}</table>>')

@@ -185,7 +185,8 @@ def report_data(analysis: Analysis, findings: list[dict] | None,
     reference = analysis.reference
     others = [e.name for e in analysis.entries if e.name != reference]
     step("reach matrix")
-    scopes = {e.name: {s: queries.in_scope(analysis, analysis.graph(e.name), s)
+    scopes = {e.name: {s: {analysis.graph(e.name).name(a)
+                           for a in queries.in_scope(analysis, analysis.graph(e.name), s)}
                        for s in ("init", "early")} for e in analysis.entries}
     skips = {}
     if any(e.name == reference for e in analysis.entries):
@@ -195,12 +196,12 @@ def report_data(analysis: Analysis, findings: list[dict] | None,
         step(f"graph of {name}")
         if name in skips:
             graphs[name] = divergent_graph(analysis.graph(name), analysis.graph(reference),
-                                           analysis.knowledge)
+                                           analysis.rules)
             graphs[name].update({"svg": None, "dot": None})
     data = {
         "format": FORMAT, "entrycheck_version": __version__, "image": analysis.image,
         "build_id": analysis.build_id, "bits": analysis.bits, "has_dwarf": None,
-        "reference": reference, "scope": SCOPE, "functions_in_image": len(analysis.functions),
+        "reference": reference, "scope": SCOPE, "functions_in_image": analysis.function_count,
         "entries": [_entry(analysis, e.name, scopes, skips) for e in analysis.entries],
         "matrix": _matrix(analysis, scopes),
         "skips": {n: _skip(s) for n, s in skips.items()},
@@ -217,13 +218,13 @@ def _entry(analysis: Analysis, name: str, scopes: dict, skips: dict) -> dict:
     graph = analysis.graph(name)
     out = analysis.entry(name).as_json()
     skip = skips.get(name)
-    indirect = queries.indirect_figures(graph, set(graph.graph))
+    indirect = queries.indirect_figures(graph, set(graph.nodes))
     out.update({
-        "root": graph.root,
+        "root": graph.name(graph.root),
         "convergence": None if skip is None else skip["convergence"],
         "counts": {
             "init": len(scopes[name]["init"]), "early": len(scopes[name]["early"]),
-            "all": len(graph.graph), "indirect_resolved": indirect["resolved"],
+            "all": len(graph.nodes), "indirect_resolved": indirect["resolved"],
             "indirect_unresolved": indirect["unresolved"],
             "skipped": None if skip is None else len(skip["skipped"]),
             "entry_only": None if skip is None else len(skip["entry_only"]),
@@ -290,13 +291,14 @@ def source_path(path: str) -> str:
 def _functions(analysis: Analysis, names: set[str]) -> tuple[dict[str, dict], str | None]:
     """Name -> address, section, init, entries reaching it, and source file/line."""
     out: dict[str, dict] = {}
+    by_name = {e.name: {n.name: n for n in analysis.graph(e.name).nodes.values()}
+               for e in analysis.entries}
     for name in sorted(names):
         for entry in analysis.entries:
-            graph = analysis.graph(entry.name).graph
-            if name in graph:
-                node = graph.nodes[name]
-                out.setdefault(name, {"address": f"{node['address']:#x}",
-                                      "section": node["section"], "init": bool(node.get("init")),
+            node = by_name[entry.name].get(name)
+            if node is not None:
+                out.setdefault(name, {"address": f"{node.address:#x}",
+                                      "section": node.section, "init": node.init,
                                       "reached_by": [], "file": None, "line": None})
                 out[name]["reached_by"].append(entry.name)
     # Ask the file, not analysis.has_dwarf: the analysis cache is keyed by build-id, which

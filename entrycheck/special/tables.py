@@ -1,108 +1,110 @@
-"""Special sections: alternatives and jump labels, read from their descriptor tables.
+"""One generic reader for the kernel's descriptor tables, driven by layouts in the data.
 
-Like objtool's special.c, one generic reader walks a table of fixed-size entries whose
-fields are self-relative 32-bit offsets; the layouts are data (they change between kernel
-versions: `struct alt_instr` is 12 bytes in 6.1 and 14 from 6.3 on).
+Like objtool's special.c, a table is a run of fixed-size entries (in a section of its own
+or between two symbols) whose fields are self-relative 32-bit offsets (`rel32`),
+absolute pointers (`ptr`, read through relocations where the image keeps them) or small
+integers. Layouts change between kernel versions (`struct alt_instr` is 12 bytes in 6.1
+and 14 from 6.3 on; `struct bug_entry` grew a format field in 7.x), so each table lists
+its layouts with the versions they hold for. A layout is taken only when the table's
+size is a multiple of its entry size and its first entries point where they must (into
+code); when none fits, the reader says so instead of returning nothing.
 """
 
 from __future__ import annotations
 
-import bisect
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from entrycheck.binary.image import Image
+from entrycheck.knowledge import TableLayout, TableSpec, version_in
+
+MASK64 = (1 << 64) - 1
+CHECKED_ENTRIES = 64
+MAX_TABLE_BYTES = 64 << 20
+_INTS = {"u8": "<B", "u16": "<H", "u32": "<I", "s32": "<i", "u64": "<Q"}
 
 
-@dataclass(frozen=True)
-class TableLayout:
-    """Where a descriptor table is and where its fields sit in one entry."""
+@dataclass
+class Table:
+    """The decoded entries of one table, and how they were read."""
 
-    section: str | None          # a section of its own...
-    start: str | None            # ...or a range between two symbols
-    stop: str | None
-    sizes: tuple[int, ...]       # possible entry sizes, tried in order
-    fields: dict[str, tuple[int, str]]  # name -> (offset, "rel32" | "u8@-2" style)
+    name: str
+    entries: list[dict[str, int]] = field(default_factory=list)
+    count: int = 0                  # entries in the table (all decoded only when asked)
+    layout: str | None = None       # the layout used (its versions), None when absent/unfit
+    problem: str | None = None      # why nothing was read although the table is there
 
-
-ALTERNATIVES = TableLayout(".altinstructions", "__alt_instructions", "__alt_instructions_end",
-                           (12, 14), {"instr": (0, "rel32"), "repl": (4, "rel32"),
-                                      "instrlen": (-2, "u8"), "repllen": (-1, "u8")})
-JUMP_LABELS = TableLayout(None, "__start___jump_table", "__stop___jump_table", (16,),
-                          {"code": (0, "rel32"), "target": (4, "rel32")})
-
-
-@dataclass(frozen=True)
-class Alternative:
-    """Replacement code that may run instead of `length` bytes at `site`."""
-
-    site: int
-    replacement: int
-    length: int
-    original_length: int
+    def as_json(self) -> dict:
+        out: dict = {"name": self.name, "entries": self.count, "layout": self.layout}
+        if self.problem:
+            out["problem"] = self.problem
+        return out
 
 
-def read_table(image: Image, layout: TableLayout) -> list[dict[str, int]]:
-    """Decoded entries of a descriptor table; [] when the image has none."""
-    bounds = _bounds(image, layout)
+def read_table(image: Image, spec: TableSpec, version: tuple[int, ...] | None,
+               decode: bool = True) -> Table:
+    """The entries of a table (only counted and checked unless `decode`); `problem` says
+    why none were read when the table is there."""
+    bounds = _bounds(image, spec)
     if bounds is None:
-        return []
+        return Table(spec.name)
     start, end = bounds
+    if end - start > MAX_TABLE_BYTES:
+        return Table(spec.name, problem=f"{end - start} bytes: larger than any kernel's table")
     data = image.read(start, end - start)
+    if data is None:
+        return Table(spec.name, problem=f"{start:#x}..{end:#x} is not inside one section")
     if not data:
-        return []
-    for size in layout.sizes:
-        if len(data) % size == 0:
-            entries = [_entry(data, start, off, size, layout)
-                       for off in range(0, len(data), size)]
-            if all(image.is_code(e[next(iter(layout.fields))]) for e in entries[:64]):
-                return entries
-    return []
+        return Table(spec.name, layout="empty")
+    matching = [lay for lay in spec.layouts if version is None or version_in(version, lay.versions)]
+    others = [lay for lay in spec.layouts if lay not in matching]
+    tried = []
+    for layout in [*matching, *others]:
+        tried.append(f"{layout.size} bytes ({layout.versions})")
+        if len(data) % layout.size:
+            continue
+        offsets = range(0, len(data), layout.size)
+        first = [_entry(image, data, start, off, layout) for off in offsets[:CHECKED_ENTRIES]]
+        if _plausible(image, first, spec):
+            name = layout.versions if layout in matching else \
+                f"{layout.versions}, although the kernel is {'.'.join(map(str, version or ()))}"
+            entries = [_entry(image, data, start, off, layout) for off in offsets] if decode \
+                else []
+            return Table(spec.name, entries, len(offsets), name)
+    return Table(spec.name, problem=f"no layout fits its {len(data)} bytes "
+                                    f"(tried {'; '.join(tried)})")
 
 
-def _bounds(image: Image, layout: TableLayout) -> tuple[int, int] | None:
-    if layout.section and (sec := image.section(layout.section)) is not None:
+def _bounds(image: Image, spec: TableSpec) -> tuple[int, int] | None:
+    if spec.section and (sec := image.section(spec.section)) is not None:
         return sec.addr, sec.addr + sec.size
-    start = image.symbol_address(layout.start) if layout.start else None
-    stop = image.symbol_address(layout.stop) if layout.stop else None
-    if start is None or stop is None or stop <= start:
+    start = image.symbol_address(spec.start) if spec.start else None
+    stop = image.symbol_address(spec.stop) if spec.stop else None
+    if start is None or stop is None or stop < start:
         return None
     return start, stop
 
 
-def _entry(data: bytes, base: int, off: int, size: int, layout: TableLayout) -> dict[str, int]:
+def _entry(image: Image, data: bytes, base: int, off: int, layout: TableLayout) -> dict[str, int]:
     out = {}
     for name, (where, kind) in layout.fields.items():
-        pos = off + (where if where >= 0 else size + where)
+        pos = off + where
         if kind == "rel32":
-            out[name] = (base + pos + struct.unpack_from("<i", data, pos)[0]) & (1 << 64) - 1
+            out[name] = (base + pos + struct.unpack_from("<i", data, pos)[0]) & MASK64
+        elif kind == "ptr":
+            addr = base + pos
+            reloc = image.relocation_at(addr)
+            out[name] = reloc.target if reloc is not None else \
+                int.from_bytes(data[pos : pos + image.bits // 8], "little")
         else:
-            out[name] = data[pos]
+            out[name] = struct.unpack_from(_INTS[kind], data, pos)[0]
     return out
 
 
-class SpecialSections:
-    """Alternatives and jump-label targets of an image, looked up by function extent."""
-
-    def __init__(self, image: Image):
-        alts = sorted((Alternative(e["instr"], e["repl"], e["repllen"], e["instrlen"])
-                       for e in read_table(image, ALTERNATIVES)), key=lambda a: a.site)
-        self._alts = alts
-        self._alt_sites = [a.site for a in alts]
-        labels = sorted((e["code"], e["target"]) for e in read_table(image, JUMP_LABELS))
-        self._labels = labels
-        self._label_sites = [code for code, _ in labels]
-
-    def alternatives_in(self, start: int, end: int) -> list[Alternative]:
-        lo = bisect.bisect_left(self._alt_sites, start)
-        hi = bisect.bisect_left(self._alt_sites, end)
-        return self._alts[lo:hi]
-
-    def jump_label_targets_in(self, start: int, end: int) -> list[int]:
-        """Out-of-line code behind static-key NOPs of a function (patched to jumps at run time)."""
-        lo = bisect.bisect_left(self._label_sites, start)
-        hi = bisect.bisect_left(self._label_sites, end)
-        return [target for _, target in self._labels[lo:hi] if start <= target < end]
-
-    def __len__(self) -> int:
-        return len(self._alts) + len(self._labels)
+def _plausible(image: Image, entries: list[dict[str, int]], spec: TableSpec) -> bool:
+    """The first entries' checked fields point into code (or are null where allowed)."""
+    for entry in entries:
+        for name in spec.code_fields:
+            if not image.is_code(entry[name]):
+                return False
+    return True

@@ -147,7 +147,7 @@ def test_progress(analysis, tmp_path):
 
 def test_collapse_below_depth(analysis):
     full = divergent_graph(analysis.graph("xen-pv"), analysis.graph("native"),
-                           analysis.knowledge)
+                           analysis.rules)
     assert not full["collapsed"] and full["region"] == len(full["nodes"])
     names = {n["name"]: n for n in full["nodes"]}
     assert names["x86_64_start_reservations"]["convergence"]

@@ -11,9 +11,9 @@ import pytest
 
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
-from entrycheck.crosscheck import CrossCheck, crosscheck, sized_functions
+from entrycheck.crosscheck.with_angr import CrossCheck, crosscheck, sized_functions
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_vmlinux" / "vmlinux"
 REAL_ABI = "6.1.0-56-cloud-amd64"
 REAL_CACHE = Path.home() / ".cache" / "entrycheck"

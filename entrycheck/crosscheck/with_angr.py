@@ -1,4 +1,4 @@
-"""Cross-check the fast capstone decoder's direct call/jump targets against angr's CFGFast.
+"""Cross-check the fast decoder's direct call/jump targets against angr's CFGFast.
 
 angr is the reference engine, but loading a whole vmlinux through its ELF loader takes
 minutes; instead the one executable section holding a function is loaded as a raw blob
@@ -7,7 +7,8 @@ extent alone. What is compared is like-for-like with the decoder's CALL and JUMP
 
 - every `call imm` found in code angr reaches from the function's start;
 - every `jmp imm` / `jcc imm` whose target leaves [start, end);
-- targets normalised the way the decoder does (`Decoder.code_target`: `_pa(sym)` to virtual);
+- targets normalised the way the decoder does (`ImageContext.code_target`: `_pa(sym)` to
+  virtual);
 - retpoline thunks (`__x86_indirect_thunk_*`) and return thunks (`__x86_return_thunk`...)
   dropped from both sides: the decoder models them as indirect transfers / returns.
 
@@ -18,13 +19,13 @@ the out-of-line branch that a static-key `nop` (jump label) leads to only once p
 time (alarmtimer_do_nsleep: `freezing_slow_path`, `_raw_spin_lock_irqsave`...): a difference
 of method, not a decoder bug.
 
-Mismatch classes seen on Debian 6.1 (3,000 sampled functions), nothing fixed in decode.py:
+Mismatch classes seen on Debian 6.1 (3,000 sampled functions), nothing to fix in the decoder:
 
 - only_fast, instructions VEX cannot lift: angr ends the block at an instruction pyvex does
   not know (`encls`, SGX) and sees nothing after it, so the calls that follow are missing
   on angr's side: sgx_enclave_restrict_permissions (`sgx_enclave_etrack`, the jump to its
   `.cold` part), sgx_encl_ewb (`sgx_encl_cpumask`, `on_each_cpu_cond_mask`),
-  sgx_reclaim_pages (`__warn_printk`). capstone decodes them: the decoder is right.
+  sgx_reclaim_pages (`__warn_printk`). the decoder does: it is right.
 - only_fast, recursive functions (fixed here, on angr's side): see `_reached_nodes`.
 """
 
@@ -37,11 +38,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from entrycheck.binary.functions import Function, FunctionTable
+from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import SHT_NOBITS, Image
-from entrycheck.decode.decoder import Decoder
+from entrycheck.graph import GraphBuilder
 from entrycheck.knowledge import x86
-from entrycheck.model import EdgeKind
+from entrycheck.model import Function, How
 
 SAMPLE_SECTIONS = (".text", ".init.text")
 MIN_SIZE, MAX_SIZE = 16, 4096
@@ -199,16 +200,15 @@ def angr_direct_targets(image: Image, func: Function, mode: int = 64,
     return targets
 
 
-def fast_direct_targets(decoder: Decoder, func: Function, mode: int = 64) -> set[int]:
-    """The fast decoder's CALL and JUMP targets for one function."""
-    facts = decoder.decode(func, mode)
-    return {t.target for t in facts.transfers
-            if t.kind in (EdgeKind.CALL, EdgeKind.JUMP) and t.target is not None}
+def fast_direct_targets(builder: GraphBuilder, func: Function, mode: int = 64) -> set[int]:
+    """The fast decoder's direct call and jump targets for one function."""
+    facts = builder.decoder.decode(func, mode)
+    return {s.target for s in facts.sites if s.how == How.DIRECT and s.target is not None}
 
 
-def _thunks(decoder: Decoder) -> set[int]:
-    """Retpoline and return thunk addresses: not CALL/JUMP edges in the decoder's model."""
-    return set(decoder.thunks) | set(decoder.return_thunks)
+def _thunks(builder: GraphBuilder) -> set[int]:
+    """Retpoline and return thunk addresses: not direct edges in the decoder's model."""
+    return set(builder.decoder.indirect_thunks) | set(builder.decoder.return_thunks)
 
 
 def sized_functions(image: Image, functions: FunctionTable,
@@ -245,18 +245,18 @@ def crosscheck(image: Image, functions: FunctionTable, names: list[str] | None =
     """Compare the fast decoder's CALL+JUMP targets with angr's, function by function."""
     mode = mode or image.bits
     picked = _pick(image, functions, names, sample, seed)
-    decoder = Decoder(image, functions, x86().noreturn)
-    skip = _thunks(decoder)
-    noreturn = frozenset(decoder.noreturn)
+    builder = GraphBuilder(image, functions, x86())
+    skip = _thunks(builder)
+    noreturn = frozenset(builder.decoder.noreturn)
     _import_angr()
     cache: dict = {}
     mismatches: list[Mismatch] = []
     seconds_angr = seconds_fast = 0.0
     for func in picked:
         t0 = time.perf_counter()
-        fast = fast_direct_targets(decoder, func, mode) - skip
+        fast = fast_direct_targets(builder, func, mode) - skip
         t1 = time.perf_counter()
-        ref = {decoder.code_target(t) or t
+        ref = {builder.ctx.code_target(t) or t
                for t in angr_direct_targets(image, func, mode, cache, noreturn)} - skip
         t2 = time.perf_counter()
         seconds_fast += t1 - t0

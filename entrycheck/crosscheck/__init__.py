@@ -1,0 +1,1 @@
+"""Cross-checks of the fast decoder: boundaries against objdump, direct edges against angr."""

@@ -1,0 +1,538 @@
+"""One function decoded by recursive descent, with constants tracked in registers and on
+the stack, into the sites and effects the resolvers read.
+
+Decoding starts at the function's start (or where an entry enters it) and at the extra
+starts the resolvers give (jump-label targets, code after an alternative site), follows
+jumps that stay inside the function, and ends a run at a return, a jump out, a call that
+does not return or a trap that does not come back. Within a run a few values are known:
+an immediate or a `lea` of a symbol moved into a register, a slot's contents loaded into
+one, `call 1f; 1: pop %reg` (the code's own address), `push; lret`, and adjustments by a
+constant (`sub phys_base`). They resolve `mov $sym,%rax; jmp *%rax`, retpoline thunk
+calls, far returns into long mode, and give the constant arguments of direct calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import cache
+
+from iced_x86 import Instruction, OpKind, Register, RegisterInfo
+
+from entrycheck.decode import decoder as dec
+from entrycheck.model import Function, FunctionFacts, How, Site, Store
+
+MASK64 = dec.MASK64
+MAX_TABLE = 512          # entries of a jump table read at most
+MAX_AUX = 64             # bytes of one .altinstr_aux snippet
+MAX_INSTRUCTIONS = 1 << 18  # per function: a bound on hostile or huge inputs
+
+ARG_REGISTERS = {64: ("rdi", "rsi", "rdx", "rcx", "r8", "r9"), 32: ("eax", "edx", "ecx")}
+
+
+@cache
+def _register_tables() -> tuple[list[int], list[int], list[str]]:
+    """Per iced Register value: its full register, its size, the full register's name."""
+    count = 1 + max(getattr(Register, n) for n in dir(Register) if n.isupper())
+    names = {getattr(Register, n): n.lower() for n in dir(Register) if n.isupper()}
+    full, size, name = [], [], []
+    for reg in range(count):
+        if reg == Register.NONE:
+            full.append(0)
+            size.append(0)
+            name.append("")
+            continue
+        info = RegisterInfo(reg)
+        full.append(info.full_register)
+        size.append(info.size)
+        name.append(names.get(info.full_register, ""))
+    return full, size, name
+
+
+_REG_BY_NAME = {n.lower(): getattr(Register, n) for n in dir(Register) if n.isupper()}
+
+
+def register_named(name: str) -> int:
+    """The full iced register for a name such as `rax` or `eax`."""
+    return _register_tables()[0][_REG_BY_NAME[name]]
+
+
+class ImageView:
+    """What decoding needs from an image and its function table (tests pass stubs)."""
+
+    def __init__(self, read: Callable[[int, int], bytes | None],
+                 code_target: Callable[[int | None], int | None],
+                 slot_value: Callable[[int], int | None],
+                 is_data: Callable[[int], bool],
+                 function_at: Callable[[int], Function | None],
+                 function_starting_at: Callable[[int], Function | None]):
+        self.read = read
+        self.code_target = code_target
+        self.slot_value = slot_value
+        self.is_data = is_data
+        self.function_at = function_at
+        self.function_starting_at = function_starting_at
+
+
+class FunctionDecoder:
+    """Decodes functions of one image into `FunctionFacts`."""
+
+    def __init__(self, view: ImageView, bits: int, *, noreturn: Iterable[int] = (),
+                 return_thunks: Iterable[int] = (), indirect_thunks: dict[int, str] | None = None,
+                 base_registers: Iterable[str] = (), resuming_traps: Iterable[int] = (),
+                 aux: Iterable[tuple[int, int]] = ()):
+        self.view = view
+        self.bits = bits
+        self.noreturn = frozenset(noreturn)
+        self.return_thunks = frozenset(return_thunks)
+        self.indirect_thunks = {a: register_named(r) for a, r in (indirect_thunks or {}).items()}
+        self.base_registers = frozenset(register_named(r) for r in base_registers)
+        self.resuming_traps = frozenset(resuming_traps)
+        self.aux = tuple(aux)  # out-of-line code that jumps back into its caller
+        self._cat = dec.categories()
+        self._full, self._size, self._name = _register_tables()
+        self._arg_regs = {m: tuple(register_named(r) for r in regs)
+                          for m, regs in ARG_REGISTERS.items()}
+
+    def decode(self, func: Function, mode: int, starts: Iterable[int] = ()) -> FunctionFacts:
+        """Facts of `func` decoded in `mode` from `starts` (default: its start)."""
+        facts = FunctionFacts(func.start, mode)
+        data = self.view.read(func.start, func.end - func.start) or b""
+        run = _Run(self, func, data, facts)
+        work = [(s, mode) for s in (list(starts) or [func.start])]
+        while work and facts.instructions < MAX_INSTRUCTIONS:
+            start, run_mode = work.pop()
+            if func.start <= start < func.end and start not in run.seen:
+                run.go(start, run_mode, work)
+        return facts
+
+
+class _Run:
+    """Straight-line decoding state for one function."""
+
+    def __init__(self, d: FunctionDecoder, func: Function, data: bytes, facts: FunctionFacts):
+        self.d, self.func, self.data, self.facts = d, func, data, facts
+        self.seen: set[int] = set()
+        self.decoders = {}
+
+    def _decoder(self, mode: int):
+        if mode not in self.decoders:
+            self.decoders[mode] = dec.decoder(mode, self.data, self.func.start)
+        return self.decoders[mode]
+
+    def go(self, start: int, mode: int, work: list[tuple[int, int]]) -> None:
+        """Decode from `start` until the run ends; queue local branch targets on `work`."""
+        d, func, facts, seen = self.d, self.func, self.facts, self.seen
+        cat, full = d._cat, d._full
+        decoder = self._decoder(mode)
+        decoder.position = start - func.start
+        decoder.ip = start
+        regs: dict[int, tuple[int, int | None]] = {}   # register -> (value, slot it came from)
+        stack: list[tuple[int | None, int | None]] = []
+        ins = Instruction()
+        last = None
+        end = func.end
+        while decoder.can_decode:
+            decoder.decode_out(ins)
+            ip = ins.ip
+            if ip in seen:
+                return
+            seen.add(ip)
+            facts.instructions += 1
+            nxt = ip + ins.len
+            flow = ins.flow_control
+            bits = cat[ins.code]
+            if flow == dec.NEXT:
+                last = None
+                if bits == dec.PLAIN:
+                    if regs and ins.op_count and ins.op0_kind == OpKind.REGISTER:
+                        regs.pop(full[ins.op0_register], None)
+                    continue
+                if bits & dec.FAR:  # far jmp through memory
+                    self._far(ins, mode, stack, work)
+                    return
+                self._effects(ins, bits, nxt, mode, regs, stack)
+                continue
+            if flow in _DIRECT_FLOWS:
+                if bits & dec.FAR:  # ljmp $sel, $addr
+                    self._far(ins, mode, stack, work)
+                    return
+                target = ins.near_branch_target
+                if mode == 32:  # relative branches of a 64-bit kernel's .code32 keep the upper bits
+                    target = (ip & ~0xFFFFFFFF) | (target & 0xFFFFFFFF)
+                if flow == dec.CALL:
+                    if target == nxt:  # `call 1f; 1: pop %reg`: the code's own address
+                        stack.append((nxt, None))
+                        continue
+                    if self._call(ins, target, mode, regs):
+                        return
+                    regs.clear()
+                    last = target
+                    continue
+                last = None
+                if func.start <= target < end:
+                    if flow == dec.UNCONDITIONAL_BRANCH:
+                        if target not in seen:
+                            work.append((target, mode))
+                        return
+                    work.append((target, mode))
+                    continue
+                if any(lo <= target < hi for lo, hi in d.aux):
+                    self._aux(target, mode, work)
+                else:
+                    self._jump_out(ins, target, mode, regs)
+                if flow == dec.UNCONDITIONAL_BRANCH:
+                    return
+                continue
+            if flow == dec.INDIRECT_CALL or flow == dec.INDIRECT_BRANCH:
+                last = None
+                if bits & dec.FAR:
+                    self._far(ins, mode, stack, work)
+                    return
+                call = flow == dec.INDIRECT_CALL
+                if self._indirect(ins, call, nxt, mode, regs, work):
+                    return
+                if call:
+                    regs.clear()
+                continue
+            if flow == dec.RETURN:
+                if bits & dec.FAR:
+                    self._far(ins, mode, stack, work)
+                else:
+                    facts.returns = True
+                return
+            # INTERRUPT (int3, int n), EXCEPTION (ud0/ud1/ud2), XBEGIN...: a trap either
+            # comes back (WARN sites in __bug_table, int3 self-tests) or ends the run
+            last = None
+            if ins.code in _INT3_CODES:
+                # a breakpoint that comes back (int3_selftest), unless it is padding
+                if nxt >= end or self.data[nxt - func.start] == 0xCC:
+                    return
+                continue
+            if flow == dec.EXCEPTION and ip not in d.resuming_traps \
+                    and ins.code not in _UD1_CODES:
+                return  # ud2 of BUG(), an invalid opcode: no way on (WARN's ud1 comes back)
+            continue
+        # ran off the end of the data: into the next symbol, if one starts right there
+        self._off_end(decoder, mode, last)
+
+    def _aux(self, start: int, mode: int, work: list) -> None:
+        """`.altinstr_aux` code (static_cpu_has()'s slow path: test the feature bit, jump to
+        either label): its jumps back into the function are local branch targets."""
+        func = self.func
+        data = self.d.view.read(start, MAX_AUX)
+        if not data:
+            return
+        for ins in dec.decoder(mode, data, start):
+            flow = ins.flow_control
+            if flow == dec.CONDITIONAL_BRANCH or flow == dec.UNCONDITIONAL_BRANCH:
+                target = ins.near_branch_target
+                if func.start <= target < func.end:
+                    work.append((target, mode))
+                if flow == dec.UNCONDITIONAL_BRANCH:
+                    return
+            elif flow != dec.NEXT:
+                return
+
+    def _off_end(self, decoder, mode: int, last_call: int | None) -> None:
+        func, facts = self.func, self.facts
+        nxt = func.start + decoder.position
+        if not func.end <= nxt < func.end + 16:
+            return
+        after = self.d.view.function_starting_at(func.end)
+        if after is None:
+            return
+        if last_call is None:
+            facts.sites.append(Site(nxt, False, How.FALLTHROUGH, after.start, mode))
+        elif last_call not in self.d.noreturn:
+            # asm that ends in a call falls through only if the callee returns
+            facts.sites.append(Site(nxt, False, How.FALLTHROUGH, after.start, mode,
+                                    after_call=last_call))
+
+    def _call(self, ins: Instruction, target: int, mode: int, regs: dict) -> bool:
+        """A direct call; True when the run ends (the callee does not return)."""
+        d, facts = self.d, self.facts
+        target &= MASK64
+        if target in d.return_thunks:
+            facts.sites.append(Site(ins.ip, True, How.DIRECT, target, mode, text=dec.text(ins)))
+            return False
+        if target in d.indirect_thunks:
+            self._through_register(ins, True, d.indirect_thunks[target], mode, regs, target)
+            return False
+        resolved = d.view.code_target(target) or target
+        facts.sites.append(Site(ins.ip, True, How.DIRECT, resolved, mode, text=dec.text(ins),
+                                args=self._args(mode, regs)))
+        return target in d.noreturn or resolved in d.noreturn
+
+    def _jump_out(self, ins: Instruction, target: int, mode: int, regs: dict) -> None:
+        d, facts = self.d, self.facts
+        target &= MASK64
+        if target in d.return_thunks:
+            facts.returns = True
+            facts.sites.append(Site(ins.ip, False, How.DIRECT, target, mode, text=dec.text(ins)))
+            return
+        if target in d.indirect_thunks:
+            self._through_register(ins, False, d.indirect_thunks[target], mode, regs, target)
+            return
+        resolved = d.view.code_target(target) or target
+        facts.sites.append(Site(ins.ip, False, How.DIRECT, resolved, mode, text=dec.text(ins)))
+        if d.view.function_at(resolved) is None:
+            facts.returns = True  # leaves for code we cannot see: assume it returns
+
+    def _args(self, mode: int, regs: dict) -> tuple[tuple[str, int], ...]:
+        """Constant argument registers at a call; function addresses among them escape."""
+        if not regs:
+            return ()
+        names, view = self.d._name, self.d.view
+        args = tuple((names[r], regs[r][0]) for r in self.d._arg_regs[mode] if r in regs)
+        for r in self.d._arg_regs[mode]:
+            if r in regs and regs[r][1] is None:
+                target = view.code_target(regs[r][0])
+                if target is not None:
+                    self.facts.code_refs.append(target)
+        return args
+
+    def _through_register(self, ins: Instruction, call: bool, reg: int, mode: int,
+                          regs: dict, thunk: int | None = None) -> None:
+        held = regs.get(reg)
+        value = self.d.view.code_target(held[0]) if held else None
+        slot = held[1] if held else None
+        self.facts.sites.append(Site(ins.ip, call, How.REGISTER, value, mode, slot,
+                                     dec.text(ins), args=self._args(mode, regs) if call else (),
+                                     thunk=thunk))
+        if value is None and not call:
+            self.facts.returns = True  # an unknown tail call may return
+
+    def _indirect(self, ins: Instruction, call: bool, nxt: int, mode: int, regs: dict,
+                  work: list) -> bool:
+        """`call/jmp *%reg` or `*mem`; True when the run ends."""
+        d, func, facts = self.d, self.func, self.facts
+        if ins.op0_kind == OpKind.REGISTER:
+            reg = self.d._full[ins.op0_register]
+            held = regs.get(reg)
+            local = d.view.code_target(held[0]) if held else None
+            if local is not None and func.start <= local < func.end and not call:
+                work.append((local, mode))
+                return True
+            self._through_register(ins, call, reg, mode, regs)
+            return not call
+        slot = self._absolute(ins, mode)
+        if slot is not None:
+            facts.data_refs.append(slot)
+            value = d.view.slot_value(slot)
+            facts.sites.append(Site(ins.ip, call, How.SLOT, value, mode, slot, dec.text(ins)))
+            facts.returns |= value is None and not call
+            return not call
+        if not call and ins.memory_index != Register.NONE and ins.memory_base == Register.NONE:
+            targets = self._jump_table(ins, mode)
+            if targets:
+                work.extend((t, mode) for t in targets)
+                facts.sites.append(Site(ins.ip, False, How.TABLE, None, mode,
+                                        text=dec.text(ins)))
+                return True
+        facts.sites.append(Site(ins.ip, call, How.MEMORY, None, mode, text=dec.text(ins)))
+        facts.returns |= not call
+        return not call
+
+    def _jump_table(self, ins: Instruction, mode: int) -> list[int]:
+        """Targets of `jmp *table(,%reg,scale)`: consecutive pointers into the function."""
+        func, read = self.func, self.d.view.read
+        scale = ins.memory_index_scale
+        base = ins.memory_displacement & (MASK64 if mode == 64 else 0xFFFFFFFF)
+        out = []
+        for i in range(MAX_TABLE):
+            data = read(base + i * scale, scale)
+            if data is None or len(data) != scale:
+                break
+            target = int.from_bytes(data, "little", signed=scale == 4 and mode == 64) & MASK64
+            if not func.start <= target < func.end:
+                break
+            out.append(target)
+        return out
+
+    def _absolute(self, ins: Instruction, mode: int) -> int | None:
+        """The address of a memory operand that names one: rip-relative, or a plain
+        displacement above the first 64 KiB; None for register-based operands."""
+        base = ins.memory_base
+        if base == Register.RIP or base == Register.EIP:
+            return ins.ip_rel_memory_address & MASK64
+        if base == Register.NONE and ins.memory_index == Register.NONE:
+            disp = ins.memory_displacement & (MASK64 if mode == 64 else 0xFFFFFFFF)
+            if disp > 0xFFFF:
+                return disp
+        return None
+
+    def _far(self, ins: Instruction, mode: int, stack: list, work: list) -> None:
+        """A far jump or far return: where it lands, in long mode once the code switched to
+        it (wrmsr EFER and a write to cr0 seen before, on a 64-bit kernel)."""
+        facts, view = self.facts, self.d.view
+        armed = {p.split(",")[0] for p in facts.privileged}
+        long_mode = 64 if self.d.bits == 64 and {"wrmsr", "mov cr0"} <= armed else mode
+        slot = None
+        if ins.op0_kind in (OpKind.FAR_BRANCH16, OpKind.FAR_BRANCH32):
+            target = view.code_target(ins.far_branch32 if ins.op0_kind == OpKind.FAR_BRANCH32
+                                      else ins.far_branch16)
+        elif ins.flow_control == dec.RETURN:
+            value, slot = stack[-1] if stack else (None, None)
+            target = view.code_target(value)
+        else:
+            target = None
+        if target is not None and self.func.start <= target < self.func.end:
+            work.append((target, long_mode))
+            return
+        facts.sites.append(Site(ins.ip, False, How.STACK, target, long_mode, slot,
+                                dec.text(ins)))
+
+    def _effects(self, ins: Instruction, bits: int, nxt: int, mode: int, regs: dict,
+                 stack: list) -> None:
+        """Data references, privileged instructions, constants and stores."""
+        d, facts = self.d, self.facts
+        full = d._full
+        if bits & dec.PRIVILEGED:
+            facts.privileged.append(dec.text(ins))
+        slot = None
+        if bits & dec.MEMORY:
+            slot = self._absolute(ins, mode)
+            if slot is None and ins.memory_segment == Register.GS \
+                    and ins.memory_base == Register.NONE:
+                slot = ins.memory_displacement & MASK64  # a per-cpu variable's offset
+            if slot is not None:
+                facts.data_refs.append(slot)
+        if not bits & dec.TRACKED:
+            if regs and ins.op_count and ins.op0_kind == OpKind.REGISTER and not (
+                    ins.mnemonic in _SELF_TESTS and ins.op_count == 2
+                    and ins.op1_kind == OpKind.REGISTER and ins.op1_register == ins.op0_register):
+                regs.pop(full[ins.op0_register], None)  # (`and %eax,%eax` only sets flags)
+            return
+        mnemonic = ins.mnemonic
+        if mnemonic == _PUSH:
+            stack.append(self._operand_value(ins, 0, slot, regs))
+            return
+        if mnemonic == _POP:
+            popped = stack.pop() if stack else None
+            if ins.op0_kind == OpKind.REGISTER:
+                reg = full[ins.op0_register]
+                regs.pop(reg, None)
+                if popped is not None and popped[0] is not None:
+                    regs[reg] = popped
+            return
+        if ins.op_count < 2:
+            return
+        if bits & dec.FLAGS_ONLY:
+            return
+        if ins.op0_kind != OpKind.REGISTER:
+            if mnemonic == _MOV and ins.op0_kind == OpKind.MEMORY:
+                value, source = self._operand_value(ins, 1, None, regs)
+                target = d.view.code_target(value)
+                if target is not None and _memory_sizes()[ins.memory_size] >= 4:
+                    if slot is not None:  # the ops resolver follows calls through the slot
+                        facts.stores.append(Store(ins.ip, slot, target))
+                    elif source is None:  # into a struct off a register: the address escapes
+                        facts.code_refs.append(target)
+            return
+        reg = full[ins.op0_register]
+        if mnemonic in (_ADD, _SUB) and reg in regs:
+            delta = ins.immediate(1) if ins.op1_kind in _IMMEDIATES else None
+            self._adjust(reg, mnemonic, delta, regs)
+            return
+        regs.pop(reg, None)
+        if mnemonic == _LEA:
+            held = self._lea(ins, slot, regs)
+        elif mnemonic == _MOV:
+            held = self._operand_value(ins, 1, slot, regs)
+            if held[0] is None:
+                held = None
+            elif d._size[ins.op0_register] == 4:
+                held = (held[0] & 0xFFFFFFFF, held[1])
+        else:  # xor and the like
+            held = None
+        if held is not None:
+            regs[reg] = held
+            if ins.op1_kind in _IMMEDIATES and held[0] > 0xFFFFFFFF and d.view.is_data(held[0]):
+                facts.data_refs.append(held[0])
+
+    def _operand_value(self, ins: Instruction, i: int, slot: int | None,
+                       regs: dict) -> tuple[int | None, int | None]:
+        """(value, slot it was read from) of operand i, when it is a known constant."""
+        kind = ins.op_kind(i)
+        if kind == OpKind.REGISTER:
+            held = regs.get(self.d._full[ins.op_register(i)])
+            return held if held else (None, None)
+        if kind == OpKind.MEMORY:
+            if slot is None:
+                return None, None
+            value = self.d.view.slot_value(slot)
+            return (value, slot) if value is not None else (None, None)
+        if kind in _IMMEDIATES:
+            return ins.immediate(i) & MASK64, None
+        return None, None
+
+    def _lea(self, ins: Instruction, slot: int | None, regs: dict) -> tuple[int, None] | None:
+        if slot is not None:
+            return slot, None
+        base, index = ins.memory_base, ins.memory_index
+        if base == Register.NONE or index != Register.NONE:
+            return None
+        base = self.d._full[base]
+        disp = ins.memory_displacement
+        if ins.memory_displ_size and disp & (1 << 63):
+            disp -= 1 << 64
+        if base in regs:  # kept whole: 32-bit code of a 64-bit kernel is linked high
+            return (regs[base][0] + disp) & MASK64, None
+        if base in self.d.base_registers:
+            return disp & MASK64, None
+        return None
+
+    def _adjust(self, reg: int, mnemonic: int, delta: int | None, regs: dict) -> None:
+        """`lea sym(%rip),%rax; sub phys_base(%rip),%rax; add $map,%rax` moves a symbol's
+        address between the kernel's mappings: keep the symbol unless the value adjusted by
+        a known constant is itself a code address."""
+        value, slot = regs[reg]
+        if delta is not None:
+            moved = (value + delta if mnemonic == _ADD else value - delta) & MASK64
+            if self.d.view.code_target(moved) is not None:
+                regs[reg] = (moved, slot)
+                return
+        if self.d.view.code_target(value) is None:
+            del regs[reg]
+
+
+def _mnemonic(name: str) -> int:
+    from iced_x86 import Mnemonic
+
+    return getattr(Mnemonic, name)
+
+
+_SELF_TESTS = frozenset({_mnemonic("AND"), _mnemonic("OR")})
+_DIRECT_FLOWS = frozenset({dec.CALL, dec.UNCONDITIONAL_BRANCH, dec.CONDITIONAL_BRANCH})
+_PUSH, _POP, _MOV, _LEA, _ADD, _SUB = (_mnemonic(n) for n in
+                                       ("PUSH", "POP", "MOV", "LEA", "ADD", "SUB"))
+_IMMEDIATES = {OpKind.IMMEDIATE8, OpKind.IMMEDIATE16, OpKind.IMMEDIATE32, OpKind.IMMEDIATE64,
+               OpKind.IMMEDIATE8TO16, OpKind.IMMEDIATE8TO32, OpKind.IMMEDIATE8TO64,
+               OpKind.IMMEDIATE32TO64}
+
+
+def _int3_codes() -> frozenset[int]:
+    from iced_x86 import Code
+
+    return frozenset({Code.INT3})
+
+
+def _ud1_codes() -> frozenset[int]:
+    from iced_x86 import Code
+
+    return frozenset({Code.UD1_R16_RM16, Code.UD1_R32_RM32, Code.UD1_R64_RM64})
+
+
+_INT3_CODES = _int3_codes()
+# ud1 is what 7.x's WARN() (`__WARN_trap`) and clang's UBSAN checks trap with: the handler
+# reports and execution goes on (arch/x86/kernel/traps.c handle_bug()).
+_UD1_CODES = _ud1_codes()
+
+
+@cache
+def _memory_sizes() -> list[int]:
+    """Bytes per iced MemorySize value."""
+    from iced_x86 import MemorySize, MemorySizeInfo
+
+    count = 1 + max(getattr(MemorySize, n) for n in dir(MemorySize) if n.isupper())
+    return [MemorySizeInfo(m).size for m in range(count)]

@@ -1,0 +1,30 @@
+"""Structs of function pointers handed to a function (`platform_driver_register(&drv)`,
+`register_console(&con)`, `register_filesystem(&fs_type)`, notifier blocks): the
+functions the struct's initializer holds are reached through the registering call."""
+
+from __future__ import annotations
+
+from entrycheck.model import EdgeKind, Function, FunctionFacts, How
+from entrycheck.resolve.base import Link, Resolver
+from entrycheck.resolve.structs import code_pointers
+
+
+class Registrations(Resolver):
+    name = "registrations"
+    adds = (EdgeKind.REGISTRATION,)
+    reads = "constant call arguments that point into data; the data's relocations"
+
+    def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
+        image, out = self.ctx.image, []
+        for site in facts.sites:
+            if site.how != How.DIRECT or not site.call or not site.args:
+                continue
+            callee = self.ctx.functions.starting_at(site.target)
+            for _, value in site.args:
+                if image.is_code(value) or image.section_at(value) is None:
+                    continue
+                targets = code_pointers(self.ctx, value)
+                via = f"{callee.name if callee else 'call'}(&{self.ctx.slot_name(value)})"
+                out += [Link(site.address, t, EdgeKind.REGISTRATION, site.mode, site.text, via)
+                        for t in targets]
+        return out

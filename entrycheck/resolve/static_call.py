@@ -1,0 +1,49 @@
+"""Static calls: a call to a `__SCT__name` trampoline runs the trampoline's target, which a
+constant `static_call_update()` on the entry's own path retargets (xen_start_kernel ->
+xen_hypercall_pv for __SCT__xen_hypercall)."""
+
+from __future__ import annotations
+
+from entrycheck.model import EdgeKind, Function, FunctionFacts, How
+from entrycheck.resolve.base import Link, Resolver
+
+TRAMPOLINE_PREFIX = "__SCT__"
+
+
+class StaticCalls(Resolver):
+    name = "static-calls"
+    adds = (EdgeKind.OPS,)
+    reads = "knowledge `static_call_updates`; constant call arguments"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.updaters = {f.start: use for use in ctx.knowledge.static_call_updates
+                         for f in ctx.functions.all_named(use.function)}
+        self.trampolines = {f.start: f.name for f in ctx.functions
+                            if f.name.startswith(TRAMPOLINE_PREFIX)}
+
+    def walk(self, walk, func: Function, facts: FunctionFacts) -> list[int]:
+        for site in facts.sites:
+            if site.how != How.DIRECT:
+                continue
+            if site.target in self.trampolines:
+                walk.watch(site.target, self._stored(walk, func.start, site))
+            use = self.updaters.get(site.target)
+            if use is not None and site.args:
+                args = dict(site.args)
+                tramp_reg, target_reg = (self.ctx.argument_register(n) for n in use.arguments)
+                tramp = self.ctx.code_target(args.get(tramp_reg))
+                target = self.ctx.code_target(args.get(target_reg))
+                if tramp is not None and target is not None:
+                    walk.store(tramp, target, func.start)
+                    walk.count(self.name, site.address)
+        return []
+
+    def _stored(self, walk, caller: int, site):
+        name = self.trampolines[site.target]
+
+        def stored(value: int, by: int) -> None:
+            via = f"{name} (stored by {walk.name(by)})"
+            walk.link(caller, Link.of(site, EdgeKind.OPS, value, via), self.name)
+
+        return stored

@@ -1,0 +1,15 @@
+"""Traps that come back: the `ud2` of a WARN() (a `__bug_table` entry with
+BUGFLAG_WARNING) and `ud1` (7.x's `__WARN_trap`, UBSAN) report and return; the decoder
+goes on after them. A `BUG()`'s `ud2` does not return."""
+
+from __future__ import annotations
+
+from entrycheck.resolve.base import Resolver
+
+
+class Traps(Resolver):
+    name = "traps"
+    reads = "table `bugs`"
+
+    def decoder_options(self) -> dict:
+        return {"resuming_traps": self.ctx.special.warn_sites}
