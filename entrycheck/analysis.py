@@ -80,7 +80,7 @@ class Analysis:
         if self.path_rules is not None:
             return self.path_rules
         return PathRules(self.addresses("boot_ends"), self.addresses("error_exits"),
-                         self.addresses("noreturn"))
+                         self.addresses("noreturn"), self.addresses("report_functions"))
 
     def function_in(self, graph: EntryGraph, name: str) -> int:
         """The node a user-given name means in one entry's graph; EntrycheckError when the

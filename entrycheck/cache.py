@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "entrycheck-cache/1"
-LIBRARIES = ("iced-x86", "capstone", "pyelftools", "networkx", "PyYAML")
+LIBRARIES = ("iced-x86", "capstone", "pyelftools", "PyYAML")
 MAX_ENTRY_BYTES = 1 << 30  # decompressed size an entry may have
 
 

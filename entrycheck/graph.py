@@ -64,6 +64,10 @@ class GraphBuilder:
         self.stateful = [r for r in self.resolvers if type(r).walk is not Resolver.walk
                          or type(r).finish is not Resolver.finish]
         self.weak = frozenset(r.name for r in self.resolvers if r.weak)
+        self.exception_entries = frozenset(
+            f.start for f in functions if knowledge.is_exception_entry(f.name))
+        self.thunks = frozenset(self.decoder.return_thunks) | frozenset(
+            self.decoder.indirect_thunks)
         self._facts: dict[tuple[int, int, int], FunctionFacts] = {}
         self._plans: dict[tuple[int, int, int], Plan] = {}
         self._starts: dict[int, tuple[int, ...]] = {}
@@ -195,7 +199,8 @@ class Walk:
         out = self.succ[caller]
         pair = (caller, callee.start)
         if callee.start not in out or (pair in self.weak and resolver not in self.b.weak):
-            out[callee.start] = Edge(link.kind, link.site, resolver, link.text, link.via)
+            kind = EdgeKind.EXCEPTION if callee.start in self.b.exception_entries else link.kind
+            out[callee.start] = Edge(kind, link.site, resolver, link.text, link.via)
             if resolver in self.b.weak:
                 self.weak.add(pair)
             else:
@@ -268,7 +273,8 @@ class Walk:
         self.seen.add(key)
         if func.start not in self.nodes:
             self.nodes[func.start] = Node(func.start, self.ctx.functions.label(func),
-                                          func.section, mode, self.ctx.kind)
+                                          func.section, mode, self.ctx.kind,
+                                          returns=func.start in self.b.thunks)
         if func.start not in self.stop or func.start == self.root:
             self.queue.append((func, mode, at))
 

@@ -34,6 +34,7 @@ SCHEMA: dict = {
     "noreturn": _BY_IMAGE,
     "return_thunks": _BY_IMAGE,
     "indirect_thunk_prefixes": [str],
+    "exception_entries": {"names": [str], "prefixes": [str]},
     "installs": [{"function": str, "handlers": [str], "source": str}],
     "static_call_updates": [{"function": str, "trampoline": int, "target": int,
                              "source": str}],
@@ -104,6 +105,8 @@ class Knowledge:
     reference: str
     symbols: dict[str, dict[str, frozenset[str]]]  # list name -> image -> names
     indirect_thunk_prefixes: tuple[str, ...]
+    exception_entries: frozenset[str]
+    exception_prefixes: tuple[str, ...]
     installs: dict[str, tuple[str, ...]]
     static_call_updates: tuple[ArgumentUse, ...]
     dispatchers: tuple[ArgumentUse, ...]
@@ -116,6 +119,10 @@ class Knowledge:
     head_symbols: tuple[str, ...]
     init_sections: frozenset[str]
     digest: str  # of the data file, so caches follow changes to it
+
+    def is_exception_entry(self, name: str) -> bool:
+        """Is this where the CPU enters on an exception, interrupt or system call?"""
+        return name in self.exception_entries or name.startswith(self.exception_prefixes)
 
     def names(self, which: str, image: str) -> frozenset[str]:
         """A symbol list (noreturn, error_exits...) for one kind of image."""
@@ -224,6 +231,8 @@ def _build(data: dict, digest: str) -> Knowledge:
         reference=data["reference"],
         symbols={k: {img: frozenset(v) for img, v in data[k].items()} for k in lists},
         indirect_thunk_prefixes=tuple(data["indirect_thunk_prefixes"]),
+        exception_entries=frozenset(data["exception_entries"]["names"]),
+        exception_prefixes=tuple(data["exception_entries"]["prefixes"]),
         installs={i["function"]: tuple(i["handlers"]) for i in data["installs"]},
         static_call_updates=tuple(ArgumentUse(u["function"], (u["trampoline"], u["target"]),
                                               u["source"]) for u in data["static_call_updates"]),

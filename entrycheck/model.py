@@ -38,10 +38,11 @@ class EdgeKind(StrEnum):
 class EdgeStyle(NamedTuple):
     """How graphs draw an edge kind, and what it means for paths."""
 
-    line: str            # Graphviz style
+    line: str             # Graphviz style
     colour: str
-    indirect: bool       # resolved from data rather than an immediate
-    fault: bool = False  # entered only on a fault or a report (the fault layer)
+    indirect: bool        # resolved from data rather than an immediate
+    fault: bool = False   # entered only on a fault or a report (the fault layer)
+    deferred: bool = False  # the callee runs later, from elsewhere (a thread, a callback)
 
 
 EDGE_STYLES: dict[EdgeKind, EdgeStyle] = {
@@ -56,9 +57,9 @@ EDGE_STYLES: dict[EdgeKind, EdgeStyle] = {
     EdgeKind.TRAP: EdgeStyle("dashed", "#a0522d", False, fault=True),
     EdgeKind.ALTERNATIVE: EdgeStyle("solid", "#2c7fb8", False),
     EdgeKind.HANDOFF: EdgeStyle("bold", "#1a9850", True),
-    EdgeKind.CALLBACK: EdgeStyle("solid", "#d95f02", True),
+    EdgeKind.CALLBACK: EdgeStyle("solid", "#d95f02", True, deferred=True),
     EdgeKind.TABLE: EdgeStyle("solid", "#e7298a", True),
-    EdgeKind.REGISTRATION: EdgeStyle("solid", "#66a61e", True),
+    EdgeKind.REGISTRATION: EdgeStyle("solid", "#66a61e", True, deferred=True),
     EdgeKind.INLINED: EdgeStyle("dotted", "#777777", False),
 }
 

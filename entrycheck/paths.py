@@ -1,8 +1,13 @@
 """Path questions over entry graphs: reach sets, convergence, what an entry skips, why.
 
-Diffs look at each entry's boot path: what it reaches before the kernel proper starts
-(`start_kernel`), since later code (CPU hotplug, secondary CPU start-up) leads back into
-head code through runtime paths that are not the boot.
+Three layers of what an entry reaches:
+- the boot path: up to `start_kernel`, in normal flow, without callbacks that run later
+  (a thread, a work item): what the entry's own early init runs;
+- normal flow: everything reached without entering the fault layer;
+- the fault layer: what only exceptions, interrupts, WARN/BUG reports and error exits
+  (panic) reach. `why` shows it, marked; diffs and precision figures leave it out.
+Diffs look at the boot path, since later code (CPU hotplug, secondary CPU start-up) leads
+back into head code through runtime paths that are not the boot.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from entrycheck.errors import EntrycheckError
-from entrycheck.model import Edge, EntryGraph
+from entrycheck.model import EDGE_STYLES, Edge, EntryGraph
 
 
 @dataclass(frozen=True)
@@ -23,10 +28,20 @@ class PathRules:
     boot_ends: frozenset[int]    # the boot path ends here (start_kernel)
     error_exits: frozenset[int]  # reached, never followed (panic)
     noreturn: frozenset[int]
+    reports: frozenset[int] = frozenset()  # WARN/BUG reporting: entered on the fault layer
 
     @property
     def blocked(self) -> frozenset[int]:
         return self.boot_ends | self.error_exits
+
+    @property
+    def faults(self) -> frozenset[int]:
+        """Callees an edge into which is a fault edge."""
+        return self.error_exits | self.reports
+
+
+_FAULT_KINDS = frozenset(k for k, s in EDGE_STYLES.items() if s.fault)
+_DEFERRED_KINDS = frozenset(k for k, s in EDGE_STYLES.items() if s.deferred)
 
 
 @dataclass(frozen=True)
@@ -56,9 +71,11 @@ class Divergence:
 
 
 def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = frozenset(),
-          within: set[int] | None = None) -> set[int]:
+          within: set[int] | None = None, skip_kinds: frozenset = frozenset(),
+          skip_callees: frozenset[int] = frozenset()) -> set[int]:
     """Breadth-first reach from roots; blocked nodes are reached but not expanded; with
-    `within`, only those nodes are visited."""
+    `within`, only those nodes are visited; edges of `skip_kinds` or into `skip_callees`
+    are not followed."""
     seen = set(roots)
     queue = deque(seen)
     succ = graph.succ
@@ -66,27 +83,46 @@ def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = fro
         node = queue.popleft()
         if node in blocked and node != graph.root:
             continue
-        for nxt in succ.get(node, ()):
-            if nxt not in seen and (within is None or nxt in within):
-                seen.add(nxt)
-                queue.append(nxt)
+        for nxt, edge in succ.get(node, {}).items():
+            if nxt in seen or (within is not None and nxt not in within):
+                continue
+            if edge.kind in skip_kinds or nxt in skip_callees:
+                continue
+            seen.add(nxt)
+            queue.append(nxt)
     return seen
 
 
-def boot_path(graph: EntryGraph, rules: PathRules) -> set[int]:
-    """Functions reached from the entry without going past the end of the boot path
-    (start_kernel) or into an error exit (panic): both are reached, not followed."""
-    return reach(graph, [graph.root], rules.blocked)
+def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False) -> set[int]:
+    """What the entry runs before the kernel proper: reached without going past the end of
+    the boot path (start_kernel), into an error exit (panic, reached but not followed), into
+    the fault layer (unless `with_faults`) or through a callback that runs later."""
+    skip = _DEFERRED_KINDS if with_faults else _DEFERRED_KINDS | _FAULT_KINDS
+    return reach(graph, [graph.root], rules.blocked, skip_kinds=skip,
+                 skip_callees=frozenset() if with_faults else rules.reports)
+
+
+def normal_flow(graph: EntryGraph, rules: PathRules) -> set[int]:
+    """Everything the entry reaches outside the fault layer (the whole boot)."""
+    return reach(graph, [graph.root], rules.error_exits, skip_kinds=_FAULT_KINDS,
+                 skip_callees=rules.reports)
+
+
+def is_fault(edge: Edge, callee: int, rules: PathRules) -> bool:
+    """Does this edge enter the fault layer?"""
+    return edge.kind in _FAULT_KINDS or callee in rules.faults
 
 
 def chain(graph: EntryGraph, target: int, rules: PathRules) -> list[Step]:
     """A shortest call chain from the entry to `target`, on the boot path if there is one."""
     if target not in graph.nodes:
         raise EntrycheckError(f"entry {graph.entry} does not reach {target:#x}")
-    on_path = boot_path(graph, rules)
-    blocked = rules.blocked - {graph.root}
-    parents = _bfs(graph, target, blocked if target in on_path else frozenset(),
-                   on_path if target in on_path else None)
+    parents: dict[int, int | None] = {}
+    for within in (boot_path(graph, rules), normal_flow(graph, rules), None):
+        if within is None or target in within:
+            parents = _bfs(graph, target, rules.blocked - {graph.root}, within)
+            if target in parents:
+                break
     if target not in parents:
         parents = _bfs(graph, target, frozenset(), None)
     path = [target]
@@ -140,8 +176,8 @@ def _convergence(graph: EntryGraph, own: set[int], ref: set[int],
     queue = deque([graph.root])
     while queue:
         node = queue.popleft()
-        for nxt in graph.succ.get(node, ()):
-            if nxt not in own:
+        for nxt, edge in graph.succ.get(node, {}).items():
+            if nxt not in own or edge.kind in _DEFERRED_KINDS | _FAULT_KINDS:
                 continue
             if nxt in ref:
                 if _never_returns(graph, nxt, rules):
