@@ -18,7 +18,7 @@ from entrycheck.knowledge import Knowledge, x86
 from entrycheck.model import Edge, EdgeKind, EntryGraph, Node, Unresolved
 from entrycheck.paths import PathRules
 
-FORMAT = 2  # of the cached data
+FORMAT = 3  # of the cached data
 
 
 @dataclass
@@ -71,8 +71,7 @@ class Analysis:
 
     def addresses(self, which: str) -> frozenset[int]:
         """Addresses of the functions a knowledge list (noreturn, boot_ends...) names."""
-        names = self.knowledge.names(which, self.kind)
-        return frozenset(a for n in names for a in self.names.by_name.get(n, ()))
+        return self.names.matching(self.knowledge.names(which, self.kind))
 
     @cached_property
     def rules(self) -> PathRules:
@@ -80,7 +79,8 @@ class Analysis:
         if self.path_rules is not None:
             return self.path_rules
         return PathRules(self.addresses("boot_ends"), self.addresses("error_exits"),
-                         self.addresses("noreturn"), self.addresses("report_functions"))
+                         self.addresses("noreturn"), self.addresses("report_functions"),
+                         self.addresses("early_unavailable"))
 
     def function_in(self, graph: EntryGraph, name: str) -> int:
         """The node a user-given name means in one entry's graph; EntrycheckError when the
@@ -209,7 +209,8 @@ def _to_data(result: Analysis) -> dict:
                  for n in g.nodes.values()]
         edges = []
         for a, b, e in g.edges():
-            edges += [a, b, s(e.kind), e.site, s(e.resolver), s(e.text), s(e.via)]
+            edges += [a, b, s(e.kind), e.site, s(e.resolver), s(e.text), s(e.via),
+                      s(e.condition)]
         graphs[name] = {
             "root": g.root, "nodes": nodes, "edges": edges,
             "unresolved": [[u.function, u.site, s(u.text), s(u.reason)] for u in g.unresolved],
@@ -240,10 +241,10 @@ def _from_data(data: dict, image: Image) -> Analysis:
                                tuple(strings[p] for p in priv))
         succ: dict[int, dict[int, Edge]] = {}
         flat = gd["edges"]
-        for i in range(0, len(flat), 7):
-            a, b, kind, site, resolver, text, via = flat[i : i + 7]
+        for i in range(0, len(flat), 8):
+            a, b, kind, site, resolver, text, via, cond = flat[i : i + 8]
             succ.setdefault(a, {})[b] = Edge(EdgeKind(strings[kind]), site, strings[resolver],
-                                             strings[text], s(via))
+                                             strings[text], s(via), s(cond))
         graphs[name] = EntryGraph(
             name, gd["root"], nodes, succ,
             [Unresolved(f, site, strings[t], strings[r]) for f, site, t, r in gd["unresolved"]],

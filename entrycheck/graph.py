@@ -70,7 +70,7 @@ class GraphBuilder:
             self.decoder.indirect_thunks)
         self._facts: dict[tuple[int, int, int], FunctionFacts] = {}
         self._plans: dict[tuple[int, int, int], Plan] = {}
-        self._starts: dict[int, tuple[int, ...]] = {}
+        self._starts: dict[int, tuple[tuple[int, ...], tuple[tuple[int, str], ...]]] = {}
         self._refs: dict[tuple[int, int, int], tuple[str, ...]] = {}
 
     def plan(self, func: Function, mode: int, at: int) -> Plan:
@@ -112,9 +112,10 @@ class GraphBuilder:
         if facts is None:
             starts = self._starts.get(func.start)
             if starts is None:
-                starts = tuple(s for r in self.resolvers for s in r.starts(func))
+                starts = (tuple(s for r in self.resolvers for s in r.starts(func)),
+                          tuple(s for r in self.resolvers for s in r.conditional_starts(func)))
                 self._starts[func.start] = starts
-            facts = self.decoder.decode(func, mode, (at, *starts))
+            facts = self.decoder.decode(func, mode, (at, *starts[0]), starts[1])
             self._facts[key] = facts
         return facts
 
@@ -200,7 +201,8 @@ class Walk:
         pair = (caller, callee.start)
         if callee.start not in out or (pair in self.weak and resolver not in self.b.weak):
             kind = EdgeKind.EXCEPTION if callee.start in self.b.exception_entries else link.kind
-            out[callee.start] = Edge(kind, link.site, resolver, link.text, link.via)
+            out[callee.start] = Edge(kind, link.site, resolver, link.text, link.via,
+                                     link.condition)
             if resolver in self.b.weak:
                 self.weak.add(pair)
             else:

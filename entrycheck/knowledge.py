@@ -31,6 +31,7 @@ SCHEMA: dict = {
     "boot_ends": _BY_IMAGE,
     "error_exits": _BY_IMAGE,
     "report_functions": _BY_IMAGE,
+    "early_unavailable": _BY_IMAGE,
     "noreturn": _BY_IMAGE,
     "return_thunks": _BY_IMAGE,
     "indirect_thunk_prefixes": [str],
@@ -223,7 +224,8 @@ def _check_layout(layout: dict, table: dict, source: str) -> None:
 
 
 def _build(data: dict, digest: str) -> Knowledge:
-    lists = ("boot_ends", "error_exits", "report_functions", "noreturn", "return_thunks")
+    lists = ("boot_ends", "error_exits", "report_functions", "early_unavailable", "noreturn",
+             "return_thunks")
     return Knowledge(
         entries=tuple(EntrySpec(e["name"], tuple(e["symbols"]), e["mode"], e["image"],
                                 e.get("bits"), e.get("note"), e.get("header"), e["about"])

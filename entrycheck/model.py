@@ -26,7 +26,7 @@ class EdgeKind(StrEnum):
     REGISTER = "indirect-register" # call/jmp through a register loaded with a constant
     OPS = "indirect-ops"           # through an ops slot or static call this entry's path set
     EXCEPTION = "exception"        # a handler the function installs (IDT), entered on a fault
-    TRAP = "trap"                  # a WARN/BUG trap or int3 that reports and comes back
+    ERROR_PATH = "error-path"      # a call on the way to BUG() or panic() (printing the error)
     ALTERNATIVE = "alternative"    # a call/jmp in replacement or fallback code
     HANDOFF = "handoff"            # the compressed kernel's jump into the decompressed vmlinux
     CALLBACK = "callback"          # a function handed to a dispatcher (kernel_thread, ...)
@@ -54,7 +54,7 @@ EDGE_STYLES: dict[EdgeKind, EdgeStyle] = {
     EdgeKind.REGISTER: EdgeStyle("solid", "#0f8a8a", True),
     EdgeKind.OPS: EdgeStyle("solid", "#c0392b", True),
     EdgeKind.EXCEPTION: EdgeStyle("dashed", "#a0522d", True, fault=True),
-    EdgeKind.TRAP: EdgeStyle("dashed", "#a0522d", False, fault=True),
+    EdgeKind.ERROR_PATH: EdgeStyle("dashed", "#a0522d", False, fault=True),
     EdgeKind.ALTERNATIVE: EdgeStyle("solid", "#2c7fb8", False),
     EdgeKind.HANDOFF: EdgeStyle("bold", "#1a9850", True),
     EdgeKind.CALLBACK: EdgeStyle("solid", "#d95f02", True, deferred=True),
@@ -103,6 +103,8 @@ class Site(NamedTuple):
     after_call: int | None = None  # FALLTHROUGH after a trailing call: the callee
     args: tuple[tuple[str, int], ...] = ()  # constant argument registers at a call
     thunk: int | None = None   # the retpoline thunk a REGISTER site goes through
+    doomed: bool = False       # leads, with no branch between, to BUG() or panic()
+    condition: str | None = None  # runs only once patched in (a static key, alternatives)
 
 
 class Store(NamedTuple):
@@ -129,19 +131,24 @@ class FunctionFacts:
 
 
 class Edge(NamedTuple):
-    """Why a caller reaches a callee: the first site found, its kind, and what resolved it."""
+    """Why a caller reaches a callee: the first site found, its kind, and what resolved it;
+    `condition` when the site runs only once code is patched (a static key flipped,
+    alternatives applied in start_kernel)."""
 
     kind: EdgeKind
     site: int
     resolver: str
     text: str = ""
     via: str | None = None
+    condition: str | None = None
 
     def as_json(self) -> dict:
         out = {"kind": str(self.kind), "site": f"{self.site:#x}", "instruction": self.text,
                "resolver": self.resolver}
         if self.via:
             out["via"] = self.via
+        if self.condition:
+            out["condition"] = self.condition
         return out
 
 

@@ -29,6 +29,7 @@ class PathRules:
     error_exits: frozenset[int]  # reached, never followed (panic)
     noreturn: frozenset[int]
     reports: frozenset[int] = frozenset()  # WARN/BUG reporting: entered on the fault layer
+    early_unavailable: frozenset[int] = frozenset()  # cannot run before start_kernel
 
     @property
     def blocked(self) -> frozenset[int]:
@@ -72,10 +73,10 @@ class Divergence:
 
 def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = frozenset(),
           within: set[int] | None = None, skip_kinds: frozenset = frozenset(),
-          skip_callees: frozenset[int] = frozenset()) -> set[int]:
+          skip_callees: frozenset[int] = frozenset(), unconditional: bool = False) -> set[int]:
     """Breadth-first reach from roots; blocked nodes are reached but not expanded; with
-    `within`, only those nodes are visited; edges of `skip_kinds` or into `skip_callees`
-    are not followed."""
+    `within`, only those nodes are visited; edges of `skip_kinds`, into `skip_callees` or
+    (with `unconditional`) under a condition are not followed."""
     seen = set(roots)
     queue = deque(seen)
     succ = graph.succ
@@ -86,7 +87,8 @@ def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = fro
         for nxt, edge in succ.get(node, {}).items():
             if nxt in seen or (within is not None and nxt not in within):
                 continue
-            if edge.kind in skip_kinds or nxt in skip_callees:
+            if edge.kind in skip_kinds or nxt in skip_callees or (
+                    unconditional and edge.condition):
                 continue
             seen.add(nxt)
             queue.append(nxt)
@@ -94,12 +96,15 @@ def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = fro
 
 
 def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False) -> set[int]:
-    """What the entry runs before the kernel proper: reached without going past the end of
-    the boot path (start_kernel), into an error exit (panic, reached but not followed), into
-    the fault layer (unless `with_faults`) or through a callback that runs later."""
+    """What the entry runs before the kernel proper, with the kernel text as linked:
+    reached without going past the end of the boot path (start_kernel), into an error exit
+    (panic, reached but not followed), into the fault layer (unless `with_faults`), into
+    what cannot run before start_kernel, through a callback that runs later, or through
+    code patched in later (alternatives, static keys)."""
     skip = _DEFERRED_KINDS if with_faults else _DEFERRED_KINDS | _FAULT_KINDS
-    return reach(graph, [graph.root], rules.blocked, skip_kinds=skip,
-                 skip_callees=frozenset() if with_faults else rules.reports)
+    callees = rules.early_unavailable | (frozenset() if with_faults else rules.reports)
+    return reach(graph, [graph.root], rules.blocked, skip_kinds=skip, skip_callees=callees,
+                 unconditional=True)
 
 
 def normal_flow(graph: EntryGraph, rules: PathRules) -> set[int]:
@@ -177,7 +182,7 @@ def _convergence(graph: EntryGraph, own: set[int], ref: set[int],
     while queue:
         node = queue.popleft()
         for nxt, edge in graph.succ.get(node, {}).items():
-            if nxt not in own or edge.kind in _DEFERRED_KINDS | _FAULT_KINDS:
+            if nxt not in own or edge.kind in _DEFERRED_KINDS | _FAULT_KINDS or edge.condition:
                 continue
             if nxt in ref:
                 if _never_returns(graph, nxt, rules):

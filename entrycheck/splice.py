@@ -37,7 +37,8 @@ def splice(compressed: Analysis, kernel: Analysis) -> Analysis:
     index = NameIndex(names, {**kernel.names.files, **compressed.names.files}, kernel.image)
     a, b = kernel.rules, compressed.rules
     rules = PathRules(a.boot_ends | b.boot_ends, a.error_exits | b.error_exits,
-                      a.noreturn | b.noreturn, a.reports | b.reports)
+                      a.noreturn | b.noreturn, a.reports | b.reports,
+                      a.early_unavailable | b.early_unavailable)
     return replace(kernel, entries=[*kernel.entries, *compressed.entries], graphs=graphs,
                    names=index, path_rules=rules)
 

@@ -37,6 +37,16 @@ class NameIndex:
         self.by_name = by_name
         self.files = files
         self.where = where  # the image, for messages
+        self._normal: dict[str, list[int]] | None = None
+
+    def matching(self, names: frozenset[str]) -> frozenset[int]:
+        """Addresses of the functions whose names, compiler suffixes stripped, are listed
+        (knowledge lists name `__mutex_unlock_slowpath`, the image has `.constprop.0`)."""
+        if self._normal is None:
+            self._normal = {}
+            for name, addrs in self.by_name.items():
+                self._normal.setdefault(normalise_name(name), []).extend(addrs)
+        return frozenset(a for n in names for a in self._normal.get(normalise_name(n), ()))
 
     def label(self, name: str, address: int) -> str:
         """`name` when unique, else `name@file.c` (or `name@0xaddr`)."""

@@ -79,7 +79,7 @@ class FunctionDecoder:
     def __init__(self, view: ImageView, bits: int, *, noreturn: Iterable[int] = (),
                  return_thunks: Iterable[int] = (), indirect_thunks: dict[int, str] | None = None,
                  base_registers: Iterable[str] = (), resuming_traps: Iterable[int] = (),
-                 aux: Iterable[tuple[int, int]] = ()):
+                 aux: Iterable[tuple[int, int]] = (), error_exits: Iterable[int] = ()):
         self.view = view
         self.bits = bits
         self.noreturn = frozenset(noreturn)
@@ -88,22 +88,35 @@ class FunctionDecoder:
         self.base_registers = frozenset(register_named(r) for r in base_registers)
         self.resuming_traps = frozenset(resuming_traps)
         self.aux = tuple(aux)  # out-of-line code that jumps back into its caller
+        self.error_exits = frozenset(error_exits)
         self._cat = dec.categories()
         self._full, self._size, self._name = _register_tables()
         self._arg_regs = {m: tuple(register_named(r) for r in regs)
                           for m, regs in ARG_REGISTERS.items()}
 
-    def decode(self, func: Function, mode: int, starts: Iterable[int] = ()) -> FunctionFacts:
-        """Facts of `func` decoded in `mode` from `starts` (default: its start)."""
+    def decode(self, func: Function, mode: int, starts: Iterable[int] = (),
+               conditional: Iterable[tuple[int, str]] = ()) -> FunctionFacts:
+        """Facts of `func` decoded in `mode` from `starts` (default: its start), then from
+        `conditional` starts (code that runs only once patched in: a static key's target):
+        the sites only they reach carry the condition."""
         facts = FunctionFacts(func.start, mode)
         data = self.view.read(func.start, func.end - func.start) or b""
         run = _Run(self, func, data, facts)
-        work = [(s, mode) for s in (list(starts) or [func.start])]
+        self._drain(run, [(s, mode) for s in (list(starts) or [func.start])])
+        for start, condition in conditional:
+            first = len(facts.sites)
+            self._drain(run, [(start, mode)])
+            for i in range(first, len(facts.sites)):
+                facts.sites[i] = facts.sites[i]._replace(condition=condition)
+        return facts
+
+    @staticmethod
+    def _drain(run: _Run, work: list[tuple[int, int]]) -> None:
+        func, facts = run.func, run.facts
         while work and facts.instructions < MAX_INSTRUCTIONS:
             start, run_mode = work.pop()
             if func.start <= start < func.end and start not in run.seen:
                 run.go(start, run_mode, work)
-        return facts
 
 
 class _Run:
@@ -131,6 +144,7 @@ class _Run:
         ins = Instruction()
         last = None
         end = func.end
+        suffix = len(facts.sites)  # sites since the last conditional branch
         while decoder.can_decode:
             decoder.decode_out(ins)
             ip = ins.ip
@@ -164,11 +178,15 @@ class _Run:
                         stack.append((nxt, None))
                         continue
                     if self._call(ins, target, mode, regs):
+                        if target in d.error_exits:  # `pr_err(...); panic(...)`
+                            self._doomed(suffix, len(facts.sites) - 1)
                         return
                     regs.clear()
                     last = target
                     continue
                 last = None
+                if flow == dec.CONDITIONAL_BRANCH:
+                    suffix = len(facts.sites) + (not func.start <= target < end)
                 if func.start <= target < end:
                     if flow == dec.UNCONDITIONAL_BRANCH:
                         if target not in seen:
@@ -210,10 +228,18 @@ class _Run:
                 continue
             if flow == dec.EXCEPTION and ip not in d.resuming_traps \
                     and ins.code not in _UD1_CODES:
+                self._doomed(suffix, len(facts.sites))
                 return  # ud2 of BUG(), an invalid opcode: no way on (WARN's ud1 comes back)
             continue
         # ran off the end of the data: into the next symbol, if one starts right there
         self._off_end(decoder, mode, last)
+
+    def _doomed(self, first: int, end: int) -> None:
+        """The sites first..end lead, with no branch between, to BUG() or panic(): they are
+        on an error path (printing the error, dumping state)."""
+        sites = self.facts.sites
+        for i in range(first, end):
+            sites[i] = sites[i]._replace(doomed=True)
 
     def _aux(self, start: int, mode: int, work: list) -> None:
         """`.altinstr_aux` code (static_cpu_has()'s slow path: test the feature bit, jump to

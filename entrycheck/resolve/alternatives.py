@@ -1,6 +1,7 @@
 """Alternatives (`.altinstructions`): the replacement code the kernel may patch over a site
-runs instead of it. Calls and jumps out of the function in replacement code are edges;
-jumps back into the function and the code after the site are decode starts. The
+runs instead of it, once alternative_instructions() (in start_kernel) patches it in. Calls
+and jumps out of the function in replacement code are edges under that condition; the
+code after the site is a decode start, jumps back into the function conditional ones. The
 `static_cpu_has()` fall-back in `.altinstr_aux` (test the bit, jump to either label) is
 decoded in place, so both arms of a feature test are followed."""
 
@@ -11,6 +12,7 @@ from entrycheck.model import EdgeKind, Function, FunctionFacts
 from entrycheck.resolve.base import Link, Resolver
 
 AUX_SECTION = ".altinstr_aux"
+CONDITION = "alternatives applied"
 
 
 class Alternatives(Resolver):
@@ -33,13 +35,16 @@ class Alternatives(Resolver):
         return out
 
     def starts(self, func: Function) -> list[int]:
+        return [alt.site + alt.original_length
+                for alt in self.ctx.special.alternatives_in(func.start, func.end)]
+
+    def conditional_starts(self, func: Function) -> list[tuple[int, str]]:
         out = []
         for alt in self.ctx.special.alternatives_in(func.start, func.end):
-            out.append(alt.site + alt.original_length)
             for _, target, is_call, _ in self._branches(alt.replacement, alt.length,
                                                         self.ctx.image.bits):
                 if not is_call and func.start <= target < func.end:
-                    out.append(target)
+                    out.append((target, CONDITION))
         return out
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
@@ -51,5 +56,5 @@ class Alternatives(Resolver):
                 target = self.ctx.code_target(target) or target
                 if not (func.start <= target < func.end or alt.replacement <= target < end):
                     out.append(Link(site, target, EdgeKind.ALTERNATIVE, facts.mode, text,
-                                    tail=not is_call))
+                                    tail=not is_call, condition=CONDITION))
         return out

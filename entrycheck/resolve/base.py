@@ -2,8 +2,9 @@
 
 A resolver turns what decoding found into edges. It may
 - configure the decoder (`decoder_options`: noreturn functions, thunks, traps that return),
-- add decode starts inside a function (`starts`: jump-label targets, code after an
-  alternative site, exception fixups),
+- add decode starts inside a function (`starts`: code after an alternative site, exception
+  fixups; `conditional_starts`: code that runs only once patched in, such as a static
+  key's out-of-line branch),
 - give the links a decoded function has whatever the entry (`links`: direct calls, slots,
   constants in registers, handlers installed, tables walked, callbacks passed, structs
   registered); they are computed once per decoded function and shared by all entries,
@@ -40,13 +41,17 @@ class Link(NamedTuple):
     via: str | None = None
     tail: bool = False  # control leaves the caller for good at this site
     resolves: bool = True  # the edge is where the site goes (not a thunk it passes)
+    condition: str | None = None  # the site runs only once patched in
 
     @classmethod
     def of(cls, site: Site, kind: EdgeKind, target: int | None = None,
            via: str | None = None) -> Link:
-        """The link of a decoded site (its target unless another is given)."""
+        """The link of a decoded site (its target unless another is given); a site on the
+        way to BUG() or panic() links on the fault layer."""
+        if site.doomed:
+            kind, via = EdgeKind.ERROR_PATH, via or "on the way to BUG() or panic()"
         return cls(site.address, site.target if target is None else target, kind, site.mode,
-                   site.text, via, not site.call)
+                   site.text, via, not site.call, condition=site.condition)
 
 
 class ImageContext:
@@ -61,9 +66,9 @@ class ImageContext:
         self.special = SpecialSections(image, knowledge)
 
     def addresses(self, which: str) -> frozenset[int]:
-        """Start addresses of the functions a knowledge list names, for this image."""
-        return frozenset(f.start for n in self.knowledge.names(which, self.kind)
-                         for f in self.functions.all_named(n))
+        """Start addresses of the functions a knowledge list names (compiler suffixes
+        stripped), for this image."""
+        return self.functions.index.matching(self.knowledge.names(which, self.kind))
 
     def functions_named(self, names: Iterable[str]) -> list[Function]:
         return [f for n in names for f in self.functions.all_named(n)]
@@ -119,6 +124,10 @@ class Resolver:
         return {}
 
     def starts(self, func: Function) -> Iterable[int]:
+        return ()
+
+    def conditional_starts(self, func: Function) -> Iterable[tuple[int, str]]:
+        """Decode starts of code that runs only once patched in, with the condition."""
         return ()
 
     def links(self, func: Function, facts: FunctionFacts) -> Iterable[Link]:

@@ -12,7 +12,8 @@ class Direct(Resolver):
     reads = "immediate branch targets; knowledge `noreturn`"
 
     def decoder_options(self) -> dict:
-        return {"noreturn": self.ctx.addresses("noreturn")}
+        return {"noreturn": self.ctx.addresses("noreturn"),
+                "error_exits": self.ctx.addresses("error_exits")}
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
         out = []

@@ -83,7 +83,8 @@ class SpecialSections:
 
     @cached_property
     def _labels(self) -> _Ranged:
-        return _Ranged([(e["code"], e["target"]) for e in self.table("jump_labels").entries])
+        return _Ranged([(e["code"], (e["code"], e["target"]))
+                        for e in self.table("jump_labels").entries])
 
     @cached_property
     def _fixups(self) -> _Ranged:
@@ -99,9 +100,9 @@ class SpecialSections:
     def alternatives_in(self, start: int, end: int) -> list[Alternative]:
         return self._alternatives.within(start, end)
 
-    def jump_label_targets_in(self, start: int, end: int) -> list[int]:
-        """Out-of-line code behind the static-key NOPs of a function (a jump when enabled)."""
-        return [t for t in self._labels.within(start, end) if start <= t < end]
+    def jump_labels_in(self, start: int, end: int) -> list[tuple[int, int]]:
+        """(site, target) of a function's static-key sites whose target is its own code."""
+        return [(s, t) for s, t in self._labels.within(start, end) if start <= t < end]
 
     def fixups_in(self, start: int, end: int) -> list[int]:
         """Where faulting instructions of a function resume (their exception fixups)."""
