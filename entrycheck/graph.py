@@ -57,9 +57,8 @@ class GraphBuilder:
             for key, value in r.decoder_options().items():
                 options[key] = value if key not in options else _merge(options[key], value)
         ctx = self.ctx
-        view = ImageView(image.read, ctx.code_target, ctx.slot_value,
-                         lambda a: image.section_at(a) is not None, functions.at,
-                         functions.starting_at)
+        view = ImageView(image.read, ctx.code_target, ctx.slot_value, ctx.pointer_value,
+                         ctx.is_data, functions.at, functions.starting_at)
         self.decoder = FunctionDecoder(view, image.bits, **options)
         self.stateful = [r for r in self.resolvers if type(r).walk is not Resolver.walk
                          or type(r).finish is not Resolver.finish]
@@ -172,6 +171,7 @@ class Walk:
         self.unresolved: dict[tuple[int, int], Unresolved] = {}
         self.linked: set[tuple[int, int]] = set()  # (caller, site) with an edge
         self.weak: set[tuple[int, int]] = set()    # edges a stronger resolver may replace
+        self.slot_edges: list[tuple[int, int, int]] = []  # (caller, callee, slot read)
         self.resolved: dict[str, set[int]] = defaultdict(set)
         self.handoffs: list[Unresolved] = []
         self.tails: set[tuple[int, int]] = set()
@@ -209,6 +209,8 @@ class Walk:
                 self.weak.discard(pair)
         if link.tail or link.kind in _TAIL:
             self.tails.add((caller, callee.start))
+        if link.slot is not None:
+            self.slot_edges.append((caller, callee.start, link.slot))
         if link.resolves:
             self.resolved[resolver].add(link.site)
             self.linked.add((caller, link.site))

@@ -124,7 +124,8 @@ class FunctionFacts:
     sites: list[Site] = field(default_factory=list)
     stores: list[Store] = field(default_factory=list)
     data_refs: list[int] = field(default_factory=list)   # memory operands with an address
-    code_refs: list[int] = field(default_factory=list)   # code addresses put in a register
+    code_refs: list[int] = field(default_factory=list)   # function addresses that escape
+    data_addrs: list[int] = field(default_factory=list)  # data objects' addresses taken
     privileged: list[str] = field(default_factory=list)
     returns: bool = False
     instructions: int = 0

@@ -62,12 +62,14 @@ class ImageView:
     def __init__(self, read: Callable[[int, int], bytes | None],
                  code_target: Callable[[int | None], int | None],
                  slot_value: Callable[[int], int | None],
+                 pointer_value: Callable[[int], int | None],
                  is_data: Callable[[int], bool],
                  function_at: Callable[[int], Function | None],
                  function_starting_at: Callable[[int], Function | None]):
         self.read = read
         self.code_target = code_target
-        self.slot_value = slot_value
+        self.slot_value = slot_value          # a code address held in a slot
+        self.pointer_value = pointer_value    # any image address held in a slot
         self.is_data = is_data
         self.function_at = function_at
         self.function_starting_at = function_starting_at
@@ -341,7 +343,7 @@ class _Run:
                 return True
             self._through_register(ins, call, reg, mode, regs)
             return not call
-        slot = self._absolute(ins, mode)
+        slot = self._absolute(ins, mode) or self._based(ins, regs)
         if slot is not None:
             facts.data_refs.append(slot)
             value = d.view.slot_value(slot)
@@ -387,6 +389,15 @@ class _Run:
                 return disp
         return None
 
+    def _based(self, ins: Instruction, regs: dict) -> int | None:
+        """`off(%reg)` where the register holds a data object's address: a field of it."""
+        if not regs or ins.memory_index != Register.NONE:
+            return None
+        held = regs.get(self.d._full[ins.memory_base])
+        if held is None or not self.d.view.is_data(held[0]):
+            return None
+        return (held[0] + ins.memory_displacement) & MASK64
+
     def _far(self, ins: Instruction, mode: int, stack: list, work: list) -> None:
         """A far jump or far return: where it lands, in long mode once the code switched to
         it (wrmsr EFER and a write to cr0 seen before, on a 64-bit kernel)."""
@@ -417,7 +428,7 @@ class _Run:
             facts.privileged.append(dec.text(ins))
         slot = None
         if bits & dec.MEMORY:
-            slot = self._absolute(ins, mode)
+            slot = self._absolute(ins, mode) or self._based(ins, regs)
             if slot is None and ins.memory_segment == Register.GS \
                     and ins.memory_base == Register.NONE:
                 slot = ins.memory_displacement & MASK64  # a per-cpu variable's offset
@@ -431,7 +442,10 @@ class _Run:
             return
         mnemonic = ins.mnemonic
         if mnemonic == _PUSH:
-            stack.append(self._operand_value(ins, 0, slot, regs))
+            pushed = self._operand_value(ins, 0, slot, regs)
+            stack.append(pushed)
+            if pushed[1] is None and (target := d.view.code_target(pushed[0])) is not None:
+                facts.code_refs.append(target)  # an argument on the stack, or a return address
             return
         if mnemonic == _POP:
             popped = stack.pop() if stack else None
@@ -473,8 +487,10 @@ class _Run:
             held = None
         if held is not None:
             regs[reg] = held
-            if ins.op1_kind in _IMMEDIATES and held[0] > 0xFFFFFFFF and d.view.is_data(held[0]):
-                facts.data_refs.append(held[0])
+            if reg != _RSP and d.view.is_data(held[0]):  # an object's address, not a stack
+                facts.data_addrs.append(held[0])
+                if ins.op1_kind in _IMMEDIATES and held[0] > 0xFFFFFFFF:
+                    facts.data_refs.append(held[0])
 
     def _operand_value(self, ins: Instruction, i: int, slot: int | None,
                        regs: dict) -> tuple[int | None, int | None]:
@@ -486,7 +502,7 @@ class _Run:
         if kind == OpKind.MEMORY:
             if slot is None:
                 return None, None
-            value = self.d.view.slot_value(slot)
+            value = self.d.view.pointer_value(slot)
             return (value, slot) if value is not None else (None, None)
         if kind in _IMMEDIATES:
             return ins.immediate(i) & MASK64, None
@@ -528,6 +544,7 @@ def _mnemonic(name: str) -> int:
     return getattr(Mnemonic, name)
 
 
+_RSP = Register.RSP
 _SELF_TESTS = frozenset({_mnemonic("AND"), _mnemonic("OR")})
 _DIRECT_FLOWS = frozenset({dec.CALL, dec.UNCONDITIONAL_BRANCH, dec.CONDITIONAL_BRANCH})
 _PUSH, _POP, _MOV, _LEA, _ADD, _SUB = (_mnemonic(n) for n in

@@ -7,6 +7,7 @@ tests/resolve/. An edge belongs to the first resolver that adds it.
 
 from entrycheck.resolve.address_taken import AddressTaken
 from entrycheck.resolve.alternatives import Alternatives
+from entrycheck.resolve.data_objects import DataObjects
 from entrycheck.resolve.direct import Direct
 from entrycheck.resolve.dispatchers import Dispatchers
 from entrycheck.resolve.far import Far
@@ -27,4 +28,5 @@ from entrycheck.resolve.traps import Traps
 RESOLVERS = (
     Direct, Thunks, Traps, JumpLabels, Fixups, JumpTables, Slots, Registers, Far, Handoff,
     Ops, StaticCalls, Alternatives, Idt, Dispatchers, Tables, Registrations, AddressTaken,
+    DataObjects,
 )

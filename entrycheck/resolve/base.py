@@ -42,6 +42,7 @@ class Link(NamedTuple):
     tail: bool = False  # control leaves the caller for good at this site
     resolves: bool = True  # the edge is where the site goes (not a thunk it passes)
     condition: str | None = None  # the site runs only once patched in
+    slot: int | None = None  # the data slot the target was read from (stores may replace it)
 
     @classmethod
     def of(cls, site: Site, kind: EdgeKind, target: int | None = None,
@@ -89,6 +90,17 @@ class ImageContext:
         if reloc is not None:
             return self.code_target(reloc.target)
         return self.code_target(self.image.read_pointer(slot))
+
+    def pointer_value(self, slot: int) -> int | None:
+        """The image address (code or data) a slot holds, by relocation or contents."""
+        reloc = self.image.relocation_at(slot)
+        value = reloc.target if reloc is not None else self.image.read_pointer(slot)
+        return value if value and self.image.section_at(value) is not None else None
+
+    def is_data(self, address: int) -> bool:
+        """Is this inside an allocated section that is not code?"""
+        section = self.image.section_at(address)
+        return section is not None and not section.executable
 
     def slot_name(self, slot: int) -> str:
         """`symbol+0xoff` for a data address (a function's name for a trampoline)."""

@@ -1,11 +1,22 @@
-"""Ops tables per entry: a slot's static initializer gives its target, unless code on the
-entry's own path stores into the slot (xen_start_kernel writing xen_* handlers into
-pv_ops and x86_init): then the stored targets replace it for that entry."""
+"""Ops tables per entry: a slot's static initializer gives its target, and code on the
+entry's path that stores a function into the slot adds that target (xen_start_kernel
+writing xen_* handlers into pv_ops and x86_init). A store replaces the static target
+(a strong update) when it is decisive: it runs whenever its function runs (decode/cfg.py)
+and its function runs whenever the entry boots (it is on the entry's spine: the chain of
+calls that always happen from the entry). Other stores only add: sme_early_init sets
+x86_init.resources.dmi_setup on SEV-SNP guests only."""
 
 from __future__ import annotations
 
-from entrycheck.model import EdgeKind, Function, FunctionFacts, How
+from collections import deque
+from functools import lru_cache
+
+from entrycheck.decode.cfg import must_execute
+from entrycheck.model import EDGE_STYLES, EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
+
+_CONTROL = frozenset(k for k, s in EDGE_STYLES.items()
+                     if not (s.fault or s.deferred) and k != EdgeKind.ALTERNATIVE)
 
 
 class Ops(Resolver):
@@ -13,16 +24,25 @@ class Ops(Resolver):
     adds = (EdgeKind.OPS,)
     reads = "constant code addresses the entry's code stores into data slots"
 
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.noreturn = ctx.addresses("noreturn")
+        self.dead_ends = ctx.addresses("error_exits")
+        self.must = lru_cache(maxsize=4096)(self._must)
+
+    def _must(self, func: Function, mode: int, start: int) -> frozenset[int]:
+        return must_execute(self.ctx.image.read, func, mode, start, self.noreturn,
+                            self.dead_ends)
+
     def walk(self, walk, func: Function, facts: FunctionFacts) -> list[int]:
+        stores = walk.scratch(self.name).setdefault("stores", [])
         for store in facts.stores:
+            stores.append((store.slot, store.value, func.start, store.address))
             walk.store(store.slot, store.value, func.start)
         claimed = []
         for site in facts.sites:
             if site.slot is None or site.how not in (How.SLOT, How.REGISTER):
                 continue
-            if site.target is not None:  # a static target: overridden if this entry stores
-                walk.scratch(self.name).setdefault("static", []).append(
-                    (func.start, site.target, site.slot))
             walk.watch(site.slot, self._stored(walk, func.start, site))
             if walk.stores.get(site.slot):
                 claimed.append(site.address)
@@ -38,14 +58,45 @@ class Ops(Resolver):
         return stored
 
     def finish(self, walk) -> None:
-        """Strong update: drop a slot's static target where this entry's code overwrote
-        the slot with something else."""
-        for caller, target, slot in walk.scratch(self.name).get("static", ()):
-            stored = walk.stores.get(slot)
-            callee = self.ctx.functions.at(target)
-            if not stored or callee is None:
+        """Strong update: drop a slot's static target where a decisive store of this
+        entry's put something else there."""
+        stores = walk.scratch(self.name).get("stores", ())
+        if not stores:
+            return
+        spine = self._spine(walk)
+        decisive: dict[int, set[int]] = {}
+        for slot, value, by, address in stores:
+            func = self.ctx.functions.starting_at(by)
+            node = walk.nodes.get(by)
+            if func is None or by not in spine or node is None:
                 continue
-            values = {f.start for v in stored if (f := self.ctx.functions.at(v))}
-            edge = walk.succ.get(caller, {}).get(callee.start)
-            if edge is not None and callee.start not in values and edge.kind != EdgeKind.OPS:
-                del walk.succ[caller][callee.start]
+            start = walk.entry.address if by == walk.root else by
+            if address in self.must(func, node.mode, start):
+                target = self.ctx.functions.at(value)
+                decisive.setdefault(slot, set()).add(target.start if target else value)
+        for caller, callee, slot in walk.slot_edges:
+            values = decisive.get(slot)
+            edge = walk.succ.get(caller, {}).get(callee)
+            if values and callee not in values and edge is not None \
+                    and edge.kind != EdgeKind.OPS:
+                del walk.succ[caller][callee]
+
+    def _spine(self, walk) -> set[int]:
+        """Functions that run whenever the entry boots: the root, and the callees of
+        must-execute call sites of spine functions."""
+        spine = {walk.root}
+        queue = deque([walk.root])
+        while queue:
+            addr = queue.popleft()
+            func = self.ctx.functions.starting_at(addr)
+            node = walk.nodes.get(addr)
+            if func is None or node is None:
+                continue
+            start = walk.entry.address if addr == walk.root else addr
+            must = self.must(func, node.mode, start)
+            for callee, edge in walk.succ.get(addr, {}).items():
+                if callee not in spine and edge.kind in _CONTROL and edge.site in must \
+                        and not edge.condition:
+                    spine.add(callee)
+                    queue.append(callee)
+        return spine

@@ -27,5 +27,6 @@ class Registers(Resolver):
             if s.slot is None:
                 out.append(Link.of(s, EdgeKind.REGISTER))
             else:
-                out.append(Link.of(s, EdgeKind.SLOT, via=self.ctx.slot_name(s.slot)))
+                out.append(Link.of(s, EdgeKind.SLOT, via=self.ctx.slot_name(s.slot))._replace(
+                    slot=s.slot))
         return out

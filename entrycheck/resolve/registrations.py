@@ -23,8 +23,7 @@ class Registrations(Resolver):
             for _, value in site.args:
                 if image.is_code(value) or image.section_at(value) is None:
                     continue
-                targets = code_pointers(self.ctx, value)
                 via = f"{callee.name if callee else 'call'}(&{self.ctx.slot_name(value)})"
-                out += [Link(site.address, t, EdgeKind.REGISTRATION, site.mode, site.text, via)
-                        for t in targets]
+                out += [Link(site.address, t, EdgeKind.REGISTRATION, site.mode, site.text, via,
+                             slot=slot) for slot, t in code_pointers(self.ctx, value)]
         return out

@@ -13,5 +13,5 @@ class Slots(Resolver):
     reads = "relocations and contents of data slots"
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
-        return [Link.of(s, EdgeKind.SLOT, via=self.ctx.slot_name(s.slot)) for s in facts.sites
-                if s.how == How.SLOT and s.target is not None]
+        return [Link.of(s, EdgeKind.SLOT, via=self.ctx.slot_name(s.slot))._replace(slot=s.slot)
+                for s in facts.sites if s.how == How.SLOT and s.target is not None]

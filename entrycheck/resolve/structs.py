@@ -1,35 +1,59 @@
-"""The code pointers a data object holds: by the relocations inside it where the image
-keeps them, else pointer-sized words that are function starts."""
+"""The pointers a data object holds: by the relocations inside it where the image keeps
+them, else pointer-sized words that point into the image."""
 
 from __future__ import annotations
+
+from functools import cache
 
 from entrycheck.resolve.base import ImageContext
 
 MAX_OBJECT = 4096  # bytes of one object looked at
 
 
-def code_pointers(ctx: ImageContext, address: int) -> list[int]:
-    """Function starts stored in the data object that holds `address`."""
-    image = ctx.image
-    sym = image.symbol_covering(address)
+def code_pointers(ctx: ImageContext, address: int) -> list[tuple[int, int]]:
+    """(slot, function start) stored in the data object that holds `address`."""
+    return [(s, t) for s, t in pointers(ctx, address)
+            if ctx.functions.starting_at(t) is not None]
+
+
+def pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:
+    """(slot, value) of every image address (code or data) stored in the data object
+    holding `address`."""
+    return _pointers(ctx, address)
+
+
+@cache
+def _object(ctx: ImageContext, address: int) -> tuple[int, int] | None:
+    sym = ctx.image.symbol_covering(address)
     if sym is None or not sym.size or sym.size > MAX_OBJECT:
-        return []
-    start, end = sym.value, sym.value + sym.size
-    section = image.section_at(start)
+        return None
+    section = ctx.image.section_at(sym.value)
     if section is None or section.executable:
-        return []
-    out = []
-    relocs = image.relocations_for(section)
+        return None
+    return sym.value, sym.value + sym.size
+
+
+@cache
+def _in_object(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, int], ...]:
+    image = ctx.image
+    section = image.section_at(start)
     step = image.bits // 8
+    relocs = image.relocations_for(section)
+    out = []
     if relocs:
         for slot in range(start, end, step):
             reloc = relocs.get(slot)
-            if reloc is not None and ctx.functions.starting_at(reloc.target) is not None:
-                out.append(reloc.target)
-        return out
-    data = image.read(start, sym.size) or b""
+            if reloc is not None and image.section_at(reloc.target) is not None:
+                out.append((slot, reloc.target))
+        return tuple(out)
+    data = image.read(start, end - start) or b""
     for off in range(0, len(data) - step + 1, step):
         value = int.from_bytes(data[off : off + step], "little")
-        if ctx.functions.starting_at(value) is not None:
-            out.append(value)
-    return out
+        if value and image.section_at(value) is not None:
+            out.append((start + off, value))
+    return tuple(out)
+
+
+def _pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:
+    bounds = _object(ctx, address)
+    return () if bounds is None else _in_object(ctx, *bounds)

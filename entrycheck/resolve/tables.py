@@ -31,7 +31,7 @@ class Tables(Resolver):
             for entry in entries:
                 targets += [(entry[f], table) for f in spec.code_fields]
                 for f in spec.struct_fields:
-                    targets += [(t, table) for t in code_pointers(self.ctx, entry[f])]
+                    targets += [(t, table) for _, t in code_pointers(self.ctx, entry[f])]
             for walker in self.ctx.functions_named(walkers):
                 out.setdefault(walker.start, []).extend(targets)
         return out
