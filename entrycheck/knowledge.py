@@ -42,7 +42,7 @@ SCHEMA: dict = {
     "dispatchers": [{"function": str, "arguments": [int], "source": str}],
     "table_walkers": [{"table": str, "walkers": [str], "source": str}],
     "tables": [{"name": str, "section?": str, "start?": str, "stop?": str, "code": [str],
-                "structs?": [str], "source": str, "layouts": [_LAYOUT]}],
+                "structs?": [str], "sparse?": bool, "source": str, "layouts": [_LAYOUT]}],
     "kernel_handoff": {"in": [str], "after_call": [str]},
     "compressed_markers": [str],
     "compressed_base_registers": [str],
@@ -86,6 +86,7 @@ class TableSpec:
     struct_fields: tuple[str, ...]
     layouts: tuple[TableLayout, ...]
     source: str
+    sparse: bool = False  # a region scanned for pointers: entries not into code are skipped
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,8 @@ def _build(data: dict, digest: str) -> Knowledge:
                                tuple(TableLayout(lay["versions"], lay["size"],
                                                  {n: (f[0], f[1])
                                                   for n, f in lay["fields"].items()})
-                                     for lay in t["layouts"]), t["source"])
+                                     for lay in t["layouts"]), t["source"],
+                               t.get("sparse", False))
                      for t in data["tables"]),
         handoff_in=frozenset(data["kernel_handoff"]["in"]),
         handoff_after_call=frozenset(data["kernel_handoff"]["after_call"]),

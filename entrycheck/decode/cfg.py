@@ -4,8 +4,9 @@ A small control-flow graph of basic blocks (split at local branch targets and af
 conditional branches), then dominators of the exit: an instruction in a block that every
 path from the entry to a normal exit (a return, a tail jump, a call that continues the
 boot elsewhere such as x86_64_start_reservations) passes through is must-execute. Paths
-into a dead end (BUG(), panic()) do not count: they are not the boot. The ops resolver uses it to tell a store that always happens from
-one under a condition (sme_early_init sets x86_init.resources.dmi_setup only on SEV-SNP).
+into a dead end (BUG(), panic()) do not count: they are not the boot. The ops resolver
+uses it to tell a store that always happens from one under a condition (sme_early_init
+sets x86_init.resources.dmi_setup only on SEV-SNP guests).
 """
 
 from __future__ import annotations

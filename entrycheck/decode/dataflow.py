@@ -311,7 +311,8 @@ class _Run:
         if not regs:
             return ()
         names, view = self.d._name, self.d.view
-        args = tuple((names[r], regs[r][0]) for r in self.d._arg_regs[mode] if r in regs)
+        args = tuple((names[r], regs[r][0]) for r in self.d._arg_regs[mode]
+                     if r in regs and regs[r][0] is not None)
         for r in self.d._arg_regs[mode]:
             if r in regs and regs[r][1] is None:
                 target = view.code_target(regs[r][0])
@@ -394,7 +395,7 @@ class _Run:
         if not regs or ins.memory_index != Register.NONE:
             return None
         held = regs.get(self.d._full[ins.memory_base])
-        if held is None or not self.d.view.is_data(held[0]):
+        if held is None or held[0] is None or not self.d.view.is_data(held[0]):
             return None
         return (held[0] + ins.memory_displacement) & MASK64
 
@@ -434,6 +435,13 @@ class _Run:
                 slot = ins.memory_displacement & MASK64  # a per-cpu variable's offset
             if slot is not None:
                 facts.data_refs.append(slot)
+            elif ins.memory_displ_size >= 4 and ins.memory_base != Register.RSP:
+                array = ins.memory_displacement & MASK64  # `hypervisors(,%rax,8)`, `-0x..(%rbp)`
+                if array > 0xFFFFFFFF and d.view.is_data(array):
+                    facts.data_refs.append(array)
+                    facts.data_addrs.append(array)
+        if bits & dec.FLAGS_ONLY:
+            return  # test/cmp/bt: registers keep their values
         if not bits & dec.TRACKED:
             if regs and ins.op_count and ins.op0_kind == OpKind.REGISTER and not (
                     ins.mnemonic in _SELF_TESTS and ins.op_count == 2
@@ -457,12 +465,12 @@ class _Run:
             return
         if ins.op_count < 2:
             return
-        if bits & dec.FLAGS_ONLY:
-            return
         if ins.op0_kind != OpKind.REGISTER:
             if mnemonic == _MOV and ins.op0_kind == OpKind.MEMORY:
                 value, source = self._operand_value(ins, 1, None, regs)
                 target = d.view.code_target(value)
+                if value is not None and source is None and d.view.is_data(value):
+                    facts.data_addrs.append(value)  # `conswitchp = &vga_con`
                 if target is not None and _memory_sizes()[ins.memory_size] >= 4:
                     if slot is not None:  # the ops resolver follows calls through the slot
                         facts.stores.append(Store(ins.ip, slot, target))
@@ -480,14 +488,17 @@ class _Run:
         elif mnemonic == _MOV:
             held = self._operand_value(ins, 1, slot, regs)
             if held[0] is None:
-                held = None
+                # a slot whose contents are not known here (NULL until code stores into
+                # it, such as late_time_init): the register remembers the slot
+                held = (None, slot) if slot is not None and ins.op1_kind == OpKind.MEMORY \
+                    else None
             elif d._size[ins.op0_register] == 4:
                 held = (held[0] & 0xFFFFFFFF, held[1])
         else:  # xor and the like
             held = None
         if held is not None:
             regs[reg] = held
-            if reg != _RSP and d.view.is_data(held[0]):  # an object's address, not a stack
+            if held[0] is not None and reg != _RSP and d.view.is_data(held[0]):  # not a stack
                 facts.data_addrs.append(held[0])
                 if ins.op1_kind in _IMMEDIATES and held[0] > 0xFFFFFFFF:
                     facts.data_refs.append(held[0])
@@ -518,7 +529,7 @@ class _Run:
         disp = ins.memory_displacement
         if ins.memory_displ_size and disp & (1 << 63):
             disp -= 1 << 64
-        if base in regs:  # kept whole: 32-bit code of a 64-bit kernel is linked high
+        if base in regs and regs[base][0] is not None:  # kept whole: high-linked .code32
             return (regs[base][0] + disp) & MASK64, None
         if base in self.d.base_registers:
             return disp & MASK64, None
@@ -529,6 +540,9 @@ class _Run:
         address between the kernel's mappings: keep the symbol unless the value adjusted by
         a known constant is itself a code address."""
         value, slot = regs[reg]
+        if value is None:
+            del regs[reg]
+            return
         if delta is not None:
             moved = (value + delta if mnemonic == _ADD else value - delta) & MASK64
             if self.d.view.code_target(moved) is not None:

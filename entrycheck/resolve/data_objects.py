@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from entrycheck.model import EdgeKind, Function, FunctionFacts
 from entrycheck.resolve.base import Link, Resolver
-from entrycheck.resolve.structs import pointers
+from entrycheck.resolve.structs import reachable_code
 
 DEPTH = 2  # the object, then the objects it points to
 
@@ -23,18 +23,9 @@ class DataObjects(Resolver):
         ctx, out, seen = self.ctx, [], set()
         for address in dict.fromkeys(facts.data_addrs):
             via = f"&{ctx.slot_name(address)}"
-            level = [address]
-            for _ in range(DEPTH):
-                nxt = []
-                for obj in level:
-                    for slot, value in pointers(ctx, obj):
-                        if ctx.functions.starting_at(value) is not None:
-                            if value not in seen and not func.start <= value < func.end:
-                                seen.add(value)
-                                out.append(Link(func.start, value, EdgeKind.REGISTRATION,
-                                                facts.mode, f"holds {ctx.slot_name(obj)}",
-                                                via, slot=slot))
-                        elif ctx.is_data(value):
-                            nxt.append(value)
-                level = nxt
+            for slot, value in reachable_code(ctx, address, DEPTH):
+                if value not in seen and not func.start <= value < func.end:
+                    seen.add(value)
+                    out.append(Link(func.start, value, EdgeKind.REGISTRATION, facts.mode,
+                                    f"holds {ctx.slot_name(slot)}", via, slot=slot))
         return out

@@ -7,7 +7,7 @@ from functools import cache
 
 from entrycheck.resolve.base import ImageContext
 
-MAX_OBJECT = 4096  # bytes of one object looked at
+MAX_OBJECT = 1 << 16  # bytes of one object looked at (an LSM's hook list is ~10 KiB)
 
 
 def code_pointers(ctx: ImageContext, address: int) -> list[tuple[int, int]]:
@@ -52,6 +52,24 @@ def _in_object(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, int]
         if value and image.section_at(value) is not None:
             out.append((start + off, value))
     return tuple(out)
+
+
+def reachable_code(ctx: ImageContext, address: int, depth: int) -> list[tuple[int, int]]:
+    """(slot, function) held by the object at `address` or, up to `depth` levels, by the
+    objects it points to."""
+    out, seen, level = [], set(), [address]
+    for _ in range(depth):
+        nxt = []
+        for obj in level:
+            for slot, value in pointers(ctx, obj):
+                if ctx.functions.starting_at(value) is not None:
+                    if value not in seen:
+                        seen.add(value)
+                        out.append((slot, value))
+                elif ctx.is_data(value):
+                    nxt.append(value)
+        level = nxt
+    return out
 
 
 def _pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:

@@ -1,7 +1,8 @@
 """Linker tables the kernel walks (knowledge `table_walkers`): every initcall of
-`.initcall*.init` is reached from do_initcall_level, every `__setup`/`early_param` handler
-from do_early_param and obsolete_checksetup; for tables of struct pointers (cpu_dev,
-apic drivers) the functions the pointed-to structs hold."""
+`.initcall*.init` is reached from do_initcall_level (or the function it is inlined into),
+every `__setup`/`early_param` handler from the parameter parsers; for tables of struct
+pointers (cpu_dev, apic drivers, trace events) the functions the pointed-to structs (and
+what they point to) hold."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from functools import cached_property
 
 from entrycheck.model import EdgeKind, Function, FunctionFacts
 from entrycheck.resolve.base import Link, Resolver
-from entrycheck.resolve.structs import code_pointers
+from entrycheck.resolve.structs import reachable_code
 
 
 class Tables(Resolver):
@@ -31,8 +32,12 @@ class Tables(Resolver):
             for entry in entries:
                 targets += [(entry[f], table) for f in spec.code_fields]
                 for f in spec.struct_fields:
-                    targets += [(t, table) for _, t in code_pointers(self.ctx, entry[f])]
-            for walker in self.ctx.functions_named(walkers):
+                    targets += [(t, table) for _, t in reachable_code(self.ctx, entry[f], 2)]
+            # the first walker the image has: inner walkers are often inlined into outer
+            # ones (do_initcall_level into kernel_init_freeable)
+            walker = next((f for name in walkers for f in self.ctx.functions_named([name])),
+                          None)
+            if walker is not None:
                 out.setdefault(walker.start, []).extend(targets)
         return out
 

@@ -65,11 +65,14 @@ def read_table(image: Image, spec: TableSpec, version: tuple[int, ...] | None,
             continue
         offsets = range(0, len(data), layout.size)
         first = [_entry(image, data, start, off, layout) for off in offsets[:CHECKED_ENTRIES]]
-        if _plausible(image, first, spec):
+        if spec.sparse or _plausible(image, first, spec):
             name = layout.versions if layout in matching else \
                 f"{layout.versions}, although the kernel is {'.'.join(map(str, version or ()))}"
             entries = [_entry(image, data, start, off, layout) for off in offsets] if decode \
                 else []
+            if spec.sparse:  # a region of structs scanned for pointers into code
+                entries = [e for e in entries if all(image.is_code(e[f])
+                                                     for f in spec.code_fields)]
             return Table(spec.name, entries, len(offsets), name)
     return Table(spec.name, problem=f"no layout fits its {len(data)} bytes "
                                     f"(tried {'; '.join(tried)})")
