@@ -4,10 +4,10 @@ base-vs-head and baseline filtering, and the one versioned JSON report outputs d
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from entrycheck import safeio
 from entrycheck.analysis import Analysis
 from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.binary.functions import normalise_name
@@ -190,17 +190,31 @@ def _pattern(rule: Rule) -> str:
     return pattern.pattern if pattern is not None else rule.id
 
 
+MAX_BASELINE = 16 << 20  # bytes
+
+
 def read_baseline(path: Path) -> set[str]:
-    try:
-        data = json.loads(path.read_text())
-        if data.get("format") != BASELINE_FORMAT:
-            raise ValueError(f"not an {BASELINE_FORMAT} file")
-        return {f["fingerprint"] for f in data["findings"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EntrycheckError(f"{path}: bad baseline: {exc}") from None
+    """The fingerprints of an entrycheck-baseline/1 file (--write-baseline writes one)."""
+    data = safeio.read_json(path, "baseline", MAX_BASELINE)
+    where = safeio.shown(path)
+    if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
+        raise EntrycheckError(f"{where}: not an {BASELINE_FORMAT} file (write one with "
+                              "check --write-baseline)")
+    findings = data.get("findings")
+    if not isinstance(findings, list):
+        raise EntrycheckError(f"{where}: bad baseline: `findings` must be a list")
+    out = set()
+    for i, item in enumerate(findings):
+        fp = item.get("fingerprint") if isinstance(item, dict) else None
+        if not isinstance(fp, str) or not fp:
+            raise EntrycheckError(f"{where}: bad baseline: finding {i} has no fingerprint "
+                                  "string")
+        out.add(fp)
+    return out
 
 
 def baseline_json(findings: list[Finding]) -> dict:
+    """The unsuppressed findings as an entrycheck-baseline/1 document."""
     return {"format": BASELINE_FORMAT,
             "findings": [{"fingerprint": f.fingerprint, "rule": f.rule, "entry": f.entry,
                           "symbol": f.symbol} for f in findings if not f.suppressed]}

@@ -12,6 +12,11 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "note": "note"}
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 error`, `2 errors`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def text(report: dict) -> str:
     """The kernel's warning habit: one line per finding, then the chain."""
     lines = []
@@ -22,10 +27,15 @@ def text(report: dict) -> str:
         if f["chain"]:
             lines.append(f"  {f['reached_by']} reaches it: {' > '.join(f['chain'])}")
     s = report["summary"]
-    lines.append(f"entrycheck: {s['error']} errors, {s['warning']} warnings, {s['note']} notes "
+    lines.append(f"entrycheck: {counted(s['error'], 'error')}, "
+                 f"{counted(s['warning'], 'warning')}, {counted(s['note'], 'note')} "
                  f"({s['known']} known from base/baseline, {s['suppressed']} allowed by rules)"
                  + ("" if report["inlined_visible"] else
                     "; no DWARF: inlined helpers are invisible, effects still match"))
+    if report.get("baseline_written"):
+        written = report["baseline_written"]
+        lines.append(f"entrycheck: wrote {counted(written['findings'], 'finding')} to the "
+                     f"baseline {written['path']}")
     return "\n".join(lines)
 
 
@@ -113,7 +123,7 @@ def junit(report: dict) -> str:
         case = ET.SubElement(suite, "testcase", classname=f"entrycheck.{rule}", name=entry)
         found = by_case.get((rule, entry), [])
         if found:
-            failure = ET.SubElement(case, "failure", message=f"{len(found)} finding(s)",
+            failure = ET.SubElement(case, "failure", message=counted(len(found), "finding"),
                                     type=found[0]["severity"])
             failure.text = "\n".join(f"{f['symbol']}: {f['message']} ({' > '.join(f['chain'])})"
                                      for f in found)
