@@ -289,18 +289,21 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
     rule_set = rules.load_rules(args.rules or builtin_rules(), args.define)
     known = set() if args.baseline is None else evaluate.read_baseline(args.baseline)
     analysis = _analysis(args, image_path, args.define, show)
-    findings = evaluate.evaluate(analysis, rule_set)
+    head = evaluate.run(analysis, rule_set, args.cache_dir)
+    findings, warnings = head.findings, [w for w in [head.dwarf_warning] if w]
     base = None
     if args.base is not None:
         base = analyse(args.base, args.define, cache_dir=args.cache_dir, progress=show)
-        known |= {f.fingerprint for f in evaluate.evaluate(base, rule_set)}
+        earlier = evaluate.run(base, rule_set, args.cache_dir)
+        known |= {f.fingerprint for f in earlier.findings}
+        warnings += [f"base {args.base}: {earlier.dwarf_warning}"] if earlier.dwarf_warning else []
     written = None
     if args.write_baseline is not None:  # a set-up step: what it records is known from now on
         written = evaluate.baseline_json(findings)
         safeio.write_text(args.write_baseline, json.dumps(written, indent=1), "baseline")
         known |= {f["fingerprint"] for f in written["findings"]}
     result = evaluate.report(analysis, rule_set, findings, base=base, known=known,
-                             fail_on=args.fail_on)
+                             fail_on=args.fail_on, warnings=warnings)
     if written is not None:
         result["baseline_written"] = {"path": str(args.write_baseline),
                                       "findings": len(written["findings"])}

@@ -49,28 +49,53 @@ def fingerprint(rule: str, entry: str, symbol: str) -> str:
 
 
 class _Context:
-    """Per-analysis facts the matchers need: boot paths and DWARF inlines."""
+    """Per-analysis facts the matchers need: boot paths and DWARF inlines. DWARF that
+    cannot be read is dropped with a warning: the effect-level matchers still work."""
 
-    def __init__(self, analysis: Analysis):
+    def __init__(self, analysis: Analysis, cache_dir: Path | None = None):
         self.analysis = analysis
         self.knowledge = analysis.knowledge
         self.paths = {e.name: boot_path(analysis.graphs[e.name], self.knowledge)
                       for e in analysis.entries}
-        self.dwarf = DwarfIndex(Path(analysis.image)) if analysis.has_dwarf else None
+        self.dwarf = DwarfIndex(Path(analysis.image), cache_dir) if analysis.has_dwarf else None
+        self.dwarf_warning: str | None = None
         self._inlined: dict[str, tuple[str, ...]] | None = None
+        self._locations: dict[str, tuple[str | None, int | None]] | None = None
+
+    def _unusable(self, exc: EntrycheckError) -> None:
+        self.dwarf, self.dwarf_warning = None, f"DWARF unusable, checked without it: {exc}"
 
     def inlined(self, function: str) -> tuple[str, ...]:
-        if self.dwarf is None:
-            return ()
         if self._inlined is None:
             wanted = {}
             for name, path in self.paths.items():
                 graph = self.analysis.graphs[name].graph
                 wanted.update({n: graph.nodes[n]["address"] for n in path
                                if graph.nodes[n].get("init")})
-            found = self.dwarf.inlined_in(wanted)
+            found = {}
+            if self.dwarf is not None:
+                try:
+                    found = self.dwarf.inlined_in(wanted)
+                except EntrycheckError as exc:
+                    self._unusable(exc)
             self._inlined = {n: tuple(i.name for i in found.get(n, ())) for n in wanted}
         return self._inlined.get(function, ())
+
+    def location(self, function: str | None) -> tuple[str | None, int | None]:
+        """Declaration file and line of a function on some entry's graph (DWARF)."""
+        if self.dwarf is None or function is None:
+            return None, None
+        for graph in self.analysis.graphs.values():
+            if function in graph.graph:
+                try:
+                    loc = self.dwarf.locations({function: graph.graph.nodes[function]["address"]})
+                except EntrycheckError as exc:
+                    self._unusable(exc)
+                    return None, None
+                if function in loc:
+                    return loc[function].file, loc[function].line
+                break
+        return None, None
 
     def matches(self, entry: str, matcher: Matcher) -> list[tuple[str, str]]:
         """(function on the entry's boot path, feature symbol) pairs the matcher selects."""
@@ -95,9 +120,22 @@ class _Context:
         return out
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The findings of one analysis, and why DWARF was not used when it could not be."""
+
+    findings: list[Finding]
+    dwarf_warning: str | None = None
+
+
 def evaluate(analysis: Analysis, rules: list[Rule]) -> list[Finding]:
     """Every finding of every rule on this analysis (suppressed ones included, marked)."""
-    ctx = _Context(analysis)
+    return run(analysis, rules).findings
+
+
+def run(analysis: Analysis, rules: list[Rule], cache_dir: Path | None = None) -> Evaluation:
+    """evaluate(), with the DWARF warning; `cache_dir` holds the DWARF index."""
+    ctx = _Context(analysis, cache_dir)
     findings: list[Finding] = []
     for rule in sorted(rules, key=lambda r: r.generic is not None):
         if rule.bits not in (None, analysis.bits):
@@ -107,8 +145,9 @@ def evaluate(analysis: Analysis, rules: list[Rule]) -> list[Finding]:
             findings += [f for f in _generic(ctx, rule) if (f.entry, f.symbol) not in covered]
         else:
             findings += _feature(ctx, rule)
-    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.rule, f.entry,
-                                           f.symbol))
+    ordered = sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.rule, f.entry,
+                                              f.symbol))
+    return Evaluation(ordered, ctx.dwarf_warning)
 
 
 def _feature(ctx: _Context, rule: Rule) -> list[Finding]:
@@ -166,22 +205,10 @@ def _finding(ctx: _Context, rule: Rule, entry: str, symbol: str, source: str | N
         links = tuple(link.function for link in chain(graph, function, ctx.knowledge))
     message = rule.message.format(entry=entry, symbol=symbol, function=function or symbol,
                                   reference=source or ctx.analysis.reference)
-    location = _location(ctx, function)
+    location = ctx.location(function)
     return Finding(rule.id, rule.severity, entry, normalise_name(symbol), message, links,
                    fingerprint(rule.id, entry, symbol), source if links else None, *location,
                    suppressed or rule.allow.get(entry))
-
-
-def _location(ctx: _Context, function: str | None) -> tuple[str | None, int | None]:
-    if ctx.dwarf is None or function is None:
-        return None, None
-    for graph in ctx.analysis.graphs.values():
-        if function in graph.graph:
-            loc = ctx.dwarf.locations({function: graph.graph.nodes[function]["address"]})
-            if function in loc:
-                return loc[function].file, loc[function].line
-            break
-    return None, None
 
 
 def _pattern(rule: Rule) -> str:
@@ -221,8 +248,10 @@ def baseline_json(findings: list[Finding]) -> dict:
 
 
 def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
-           base: Analysis | None, known: set[str], fail_on: str) -> dict:
-    """The versioned JSON report every output format is derived from."""
+           base: Analysis | None, known: set[str], fail_on: str,
+           warnings: list[str] = ()) -> dict:
+    """The versioned JSON report every output format is derived from; `warnings`: what
+    the check could not use (DWARF that does not parse)."""
     active = [f for f in findings if not f.suppressed and f.fingerprint not in known]
     threshold = SEVERITIES.index(fail_on)
     failing = [f for f in active if SEVERITIES.index(f.severity) <= threshold]
@@ -235,7 +264,8 @@ def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
         "build_id": analysis.build_id,
         "base": None if base is None else {"image": base.image, "build_id": base.build_id},
         "entries": [e.name for e in analysis.entries],
-        "inlined_visible": analysis.has_dwarf,
+        "inlined_visible": analysis.has_dwarf and not warnings,
+        "warnings": list(warnings),
         "rules": [r.as_json() for r in rules],
         "findings": [f.as_json() for f in active],
         "suppressed": [f.as_json() for f in findings if f.suppressed],

@@ -27,6 +27,7 @@ def text(report: dict) -> str:
         if f["chain"]:
             lines.append(f"  {f['reached_by']} reaches it: {' > '.join(f['chain'])}")
     s = report["summary"]
+    lines += [f"{report['image']}: warning: entrycheck: {w}" for w in report.get("warnings", ())]
     lines.append(f"entrycheck: {counted(s['error'], 'error')}, "
                  f"{counted(s['warning'], 'warning')}, {counted(s['note'], 'note')} "
                  f"({s['known']} known from base/baseline, {s['suppressed']} allowed by rules)"
