@@ -14,7 +14,7 @@ from entrycheck.analysis import Analysis, analyse
 from entrycheck.binary import bzimage
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
-from entrycheck.check import evaluate, formats, rules
+from entrycheck.check import evaluate, formats, rules, sarif
 from entrycheck.errors import EntrycheckError
 from entrycheck.progress import progress_bar
 from entrycheck.render import render
@@ -104,6 +104,12 @@ def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p.add_argument("--output", type=Path, help="write the report here instead of stdout")
     p.add_argument("--fail-on", choices=rules.SEVERITIES, default="warning",
                    help="lowest severity that fails the check (default: warning)")
+    p.add_argument("--source-root", action="append", default=[], metavar="DIR",
+                   help="where DWARF's source file names start (SARIF gives paths under it "
+                        "relative to %%SRCROOT%%); default: the build directory DWARF names")
+    p.add_argument("--rules-url", metavar="URL", default=None,
+                   help="where rules/README.md is served, for SARIF help links "
+                        f"(default: {sarif.RULES_URL})")
     p = sub.add_parser("report", parents=[common],
                        help="write an HTML report (index.html, report.json, SVG graphs) to DIR")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
@@ -302,8 +308,13 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
         written = evaluate.baseline_json(findings)
         safeio.write_text(args.write_baseline, json.dumps(written, indent=1), "baseline")
         known |= {f["fingerprint"] for f in written["findings"]}
+    if args.rules_url is not None and not rules.is_uri(args.rules_url):
+        raise EntrycheckError(f"--rules-url {safeio.shown(args.rules_url)}: not an absolute "
+                              "http(s) URL")
+    roots = [str(r).rstrip("/") or "/" for r in args.source_root] or list(head.source_roots)
     result = evaluate.report(analysis, rule_set, findings, base=base, known=known,
-                             fail_on=args.fail_on, warnings=warnings)
+                             fail_on=args.fail_on, warnings=warnings, source_roots=roots,
+                             rules_url=args.rules_url)
     if written is not None:
         result["baseline_written"] = {"path": str(args.write_baseline),
                                       "findings": len(written["findings"])}

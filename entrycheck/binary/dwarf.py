@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from entrycheck.binary.dwarf_reader import SECTIONS, SHT_PROGBITS, DwarfFormatEr
 from entrycheck.binary.image import SHT_NOBITS, Image
 from entrycheck.errors import EntrycheckError
 
-INDEX_FORMAT = "dwarf-index/1"
+INDEX_FORMAT = "dwarf-index/2"
 _BAD_DWARF = (DwarfFormatError, IndexError, ValueError, KeyError, TypeError, struct.error,
               OverflowError, RecursionError, MemoryError)
 Table = tuple[list[int], list[tuple[int, int, int]]]  # sorted starts, (start, end, CU offset)
@@ -56,6 +57,9 @@ class _UnitIndex:
     def __init__(self, data: dict):
         self.strings: list[str] = data["strings"]
         self.rows: list[list] = data["functions"]
+        self.comp_dir: str | None = data.get("comp_dir")
+        if self.comp_dir is not None and not isinstance(self.comp_dir, str):
+            raise TypeError("comp_dir is not a string")
         self.by_start: dict[int, int] = {}
         for i, row in enumerate(self.rows):
             for lo, _ in row[0]:
@@ -129,6 +133,23 @@ class DwarfIndex:
             if function is not None and function[1] is not None:
                 out[name] = function[1]
         return out
+
+    def source_roots(self) -> list[str]:
+        """Where the file names of the units asked so far start: the build directory
+        (DW_AT_comp_dir) most of them name first (Debian: debian/build/build_amd64_none_
+        cloud-amd64, which C file names are relative to), then the source tree an absolute
+        build directory of the others implies (the assembler's units name their files
+        /build/.../linux-6.1.192/arch/..., under a comp_dir that ends in the first one)."""
+        dirs = Counter(u.comp_dir for u in self._units.values() if u.comp_dir)
+        if not dirs:
+            return []
+        main = dirs.most_common(1)[0][0]
+        roots = [main]
+        tail = "/" + main.strip("/")
+        for other in dirs:
+            if other.startswith("/") and other.rstrip("/").endswith(tail) and other != main:
+                roots.append(other.rstrip("/")[: -len(tail)] or "/")
+        return roots
 
     def names(self) -> set[str]:
         """Function and inlined-helper names of the units indexed so far."""

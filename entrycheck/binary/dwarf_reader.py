@@ -777,7 +777,9 @@ class _Walk:
                 name, call_file, call_line, low = self._inline(self.records[i])
                 flat += [name, call_file, call_line, None if low is None else low - ranges[0][0]]
             rows.append([[list(r) for r in ranges], self._name(attrs), file, line, flat])
-        return {"strings": list(self.strings), "functions": rows}
+        top = self.unit.top
+        comp_dir = self.reader.string(self.unit, *top[AT_COMP_DIR]) if AT_COMP_DIR in top else None
+        return {"strings": list(self.strings), "functions": rows, "comp_dir": comp_dir}
 
     def _string(self, text: str | None) -> int | None:
         if text is None:

@@ -126,6 +126,7 @@ class Evaluation:
 
     findings: list[Finding]
     dwarf_warning: str | None = None
+    source_roots: tuple[str, ...] = ()  # where DWARF's file names start
 
 
 def evaluate(analysis: Analysis, rules: list[Rule]) -> list[Finding]:
@@ -147,7 +148,8 @@ def run(analysis: Analysis, rules: list[Rule], cache_dir: Path | None = None) ->
             findings += _feature(ctx, rule)
     ordered = sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.rule, f.entry,
                                               f.symbol))
-    return Evaluation(ordered, ctx.dwarf_warning)
+    roots = tuple(ctx.dwarf.source_roots()) if ctx.dwarf is not None else ()
+    return Evaluation(ordered, ctx.dwarf_warning, roots)
 
 
 def _feature(ctx: _Context, rule: Rule) -> list[Finding]:
@@ -249,9 +251,11 @@ def baseline_json(findings: list[Finding]) -> dict:
 
 def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
            base: Analysis | None, known: set[str], fail_on: str,
-           warnings: list[str] = ()) -> dict:
+           warnings: list[str] = (), source_roots: list[str] = (),
+           rules_url: str | None = None) -> dict:
     """The versioned JSON report every output format is derived from; `warnings`: what
-    the check could not use (DWARF that does not parse)."""
+    the check could not use (DWARF that does not parse); `source_roots`: where source
+    file names start (SARIF makes them relative); `rules_url`: rules/README.md online."""
     active = [f for f in findings if not f.suppressed and f.fingerprint not in known]
     threshold = SEVERITIES.index(fail_on)
     failing = [f for f in active if SEVERITIES.index(f.severity) <= threshold]
@@ -266,6 +270,8 @@ def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
         "entries": [e.name for e in analysis.entries],
         "inlined_visible": analysis.has_dwarf and not warnings,
         "warnings": list(warnings),
+        "source_roots": list(source_roots),
+        "rules_url": rules_url,
         "rules": [r.as_json() for r in rules],
         "findings": [f.as_json() for f in active],
         "suppressed": [f.as_json() for f in findings if f.suppressed],

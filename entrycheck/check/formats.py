@@ -6,10 +6,7 @@ import json
 from collections.abc import Callable
 from xml.etree import ElementTree as ET
 
-from entrycheck import __version__
-
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVEL = {"error": "error", "warning": "warning", "note": "note"}
+from entrycheck.check.sarif import sarif
 
 
 def counted(n: int, noun: str) -> str:
@@ -42,74 +39,6 @@ def text(report: dict) -> str:
 
 def as_json(report: dict) -> str:
     return json.dumps(report, indent=1)
-
-
-def sarif(report: dict) -> str:
-    """SARIF 2.1.0: every rule listed, fingerprints, the chain as a code flow."""
-    rules = report["rules"]
-    index = {r["id"]: i for i, r in enumerate(rules)}
-    results = [_sarif_result(f, index, report) for f in report["findings"]]
-    results += [_sarif_result(f, index, report) | {"suppressions": [
-        {"kind": "inSource", "justification": f["suppressed"]}]} for f in report["suppressed"]]
-    doc = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "entrycheck",
-                "version": __version__,
-                "informationUri": "https://www.kernel.org/doc/html/latest/arch/x86/boot.html",
-                "rules": [_sarif_rule(r) for r in rules],
-            }},
-            "artifacts": [{"location": {"uri": _uri(report["image"])}}],
-            "results": results,
-            "properties": {"build_id": report["build_id"], "base": report["base"]},
-        }],
-    }
-    return json.dumps(doc, indent=1)
-
-
-def _sarif_rule(rule: dict) -> dict:
-    out = {
-        "id": rule["id"],
-        "name": rule["id"],
-        "shortDescription": {"text": rule["title"]},
-        "fullDescription": {"text": rule["message"]},
-        "defaultConfiguration": {"level": _LEVEL[rule["severity"]]},
-    }
-    if rule["references"]:
-        out["help"] = {"text": "References: " + "; ".join(rule["references"])}
-    return out
-
-
-def _sarif_result(f: dict, index: dict[str, int], report: dict) -> dict:
-    logical = {"name": f["symbol"], "kind": "function"}
-    location: dict = {"logicalLocations": [logical]}
-    if f.get("file"):
-        region = {"startLine": f["line"]} if f.get("line") else {}
-        location["physicalLocation"] = {"artifactLocation": {"uri": _uri(f["file"])},
-                                        **({"region": region} if region else {})}
-    else:
-        location["physicalLocation"] = {"artifactLocation": {"uri": _uri(report["image"])}}
-    result = {
-        "ruleId": f["rule"],
-        "ruleIndex": index[f["rule"]],
-        "level": _LEVEL[f["severity"]],
-        "message": {"text": f"{f['entry']}: {f['symbol']}: {f['message']}"},
-        "locations": [location],
-        "partialFingerprints": {"entrycheck/v1": f["fingerprint"]},
-        "properties": {"entry": f["entry"]},
-    }
-    if f["chain"]:
-        steps = [{"location": {"logicalLocations": [{"name": name, "kind": "function"}],
-                               "message": {"text": name}}} for name in f["chain"]]
-        result["codeFlows"] = [{"message": {"text": "why the reference entry reaches it"},
-                                "threadFlows": [{"locations": steps}]}]
-    return result
-
-
-def _uri(path: str) -> str:
-    return "file://" + path if path.startswith("/") else path
 
 
 def junit(report: dict) -> str:

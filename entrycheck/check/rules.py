@@ -35,7 +35,8 @@ REQUIREMENTS = ("reached_by_all", "not_reached_by", "native_only")
 GENERIC = ("native_only_init",)
 FIELDS = ("entry", "symbol", "function", "reference")  # what a finding's message may name
 _KEYS = {"id", "title", "severity", "message", "references", "match", "require", "allow",
-         "generic", "allow_functions", "bits"}
+         "generic", "allow_functions", "bits", "help", "help_uri"}
+_URI = re.compile(r"^https?://[^\s]+$")
 _ID = re.compile(r"^[A-Za-z][\w.-]*$")
 MAX_RULE_FILE = 1 << 20   # bytes
 MAX_DEPTH = 20            # nested collections in one document
@@ -81,11 +82,14 @@ class Rule:
     allow: dict[str, str] = field(default_factory=dict)
     allow_functions: dict[str, str] = field(default_factory=dict)
     bits: int | None = None  # applies only to kernels of this width
+    help: str | None = None  # more than the title says (markdown)
+    help_uri: str | None = None  # default: the rule's section of rules/README.md
 
     def as_json(self) -> dict:
         return {"id": self.id, "title": self.title, "severity": self.severity,
                 "message": self.message, "references": list(self.references),
-                "source": self.source}
+                "source": self.source, "help": self.help, "help_uri": self.help_uri,
+                "allow": dict(self.allow), "allow_functions": dict(self.allow_functions)}
 
 
 class _Invalid(Exception):
@@ -205,7 +209,9 @@ def _rule(node: yaml.Node, source: str, known: frozenset[str]) -> Rule:
     common = dict(id=rule_id, title=_string(fields, "title", node), severity=severity,
                   message=_message(fields, node), source=source,
                   references=tuple(_strings(fields, "references")),
-                  allow=_reasons(fields, "allow", known), bits=_bits(fields))
+                  allow=_reasons(fields, "allow", known), bits=_bits(fields),
+                  help=_string(fields, "help", node) if "help" in fields else None,
+                  help_uri=_uri(fields))
     if "generic" in fields:
         generic = _string(fields, "generic", node)
         if generic not in GENERIC:
@@ -346,6 +352,20 @@ def _reasons(fields: dict, key: str, known: frozenset[str] | None = None) -> dic
             raise _Invalid(reason, f"{key}: {safeio.shown(name.value)} needs a reason")
         out[name.value] = reason.value
     return out
+
+
+def is_uri(text: str) -> bool:
+    """An absolute http(s) URI."""
+    return bool(_URI.match(text))
+
+
+def _uri(fields: dict) -> str | None:
+    if "help_uri" not in fields:
+        return None
+    node = fields["help_uri"][1]
+    if not isinstance(node, yaml.ScalarNode) or not _URI.match(node.value):
+        raise _Invalid(node, "help_uri must be an absolute http(s) URI")
+    return node.value
 
 
 def _bits(fields: dict) -> int | None:
