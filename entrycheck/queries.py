@@ -185,7 +185,14 @@ def validate(analysis: Analysis, trace: TraceResult, entry: str) -> dict:
     """Is every function a real boot ran inside the entry's static reach set? For each one
     that is not, the traced function that ran just before it and is in the set: where the
     static graph lost the path."""
+    if trace.build_id and analysis.build_id and trace.build_id != analysis.build_id:
+        raise EntrycheckError(f"the trace is of build {str(trace.build_id)[:64]}, "
+                              f"{analysis.image[-80:]} is {analysis.build_id}: not the same "
+                              "kernel")
     graph = analysis.graph(entry)
+    if trace.entry != graph.entry.name:
+        raise EntrycheckError(f"the trace is of a {str(trace.entry)[:40]} boot, not of "
+                              f"{graph.entry.name}")
     static = set(graph.graph)
     missing, last_known = [], None
     for name in trace.functions:
