@@ -162,8 +162,9 @@ def _documents(path: Path) -> list[yaml.Node]:
         line = data.count(b"\n", 0, exc.start) + 1
         raise EntrycheckError(f"{safeio.shown(path)}:{line}: not UTF-8 text (byte "
                               f"{data[exc.start]:#04x} at offset {exc.start})") from None
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         documents = []
         while loader.check_node():
             documents.append(loader.get_node())
@@ -182,7 +183,8 @@ def _documents(path: Path) -> list[yaml.Node]:
         raise EntrycheckError(f"{safeio.shown(path)}: invalid YAML: "
                               f"{safeio.shown(str(exc).splitlines()[0])}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _load_file(path: Path, known: frozenset[str]) -> list[Rule]:
