@@ -12,6 +12,7 @@ from pathlib import Path
 from entrycheck import __version__, queries, safeio
 from entrycheck.analysis import Analysis, analyse
 from entrycheck.binary import bzimage
+from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
 from entrycheck.check import evaluate, formats, rules, sarif
@@ -246,11 +247,28 @@ def _why(args: argparse.Namespace, analysis: Analysis, image: Path, defined: lis
         return queries.why(analysis, entry_name, args.function)
     except EntrycheckError as exc:
         if not analysis.is_function(args.function):
-            hint = rules.did_you_mean(args.function, analysis.functions)
+            names = set(analysis.functions) | _inlined_names(analysis, entry_name)
+            hint = rules.did_you_mean(args.function, names)
             raise EntrycheckError(f"{exc}{hint}") from None
     # a function off the boot path: look through everything the entry reaches
     complete = _analysis(args, image, defined, show, complete=True)
     return queries.why(complete, entry_name, args.function)
+
+
+def _inlined_names(analysis: Analysis, entry_name: str) -> set[str]:
+    """Names DWARF gives the helpers inlined into the entry's functions (for "did you
+    mean"; the units are in the cache once `why` has looked through them)."""
+    if not analysis.has_dwarf:
+        return set()
+    graph = analysis.graph(entry_name).graph
+    index = DwarfIndex(Path(analysis.image))
+    try:
+        index.inlined_in({n: graph.nodes[n]["address"] for n in graph})
+    except EntrycheckError:
+        return set()
+    finally:
+        index.close()
+    return index.names()
 
 
 def _trace(args: argparse.Namespace, image_path: Path) -> dict:

@@ -42,6 +42,7 @@ MAX_RULE_FILE = 1 << 20   # bytes
 MAX_DEPTH = 20            # nested collections in one document
 MAX_ALIASES = 100         # per file
 MAX_PATTERN = 1000        # characters of one regular expression
+MAX_LINE = 280            # characters of an error ("entrycheck: error: " makes it < 300)
 RE2_MEMORY = 8 << 20      # bytes RE2 may use for one compiled pattern
 
 
@@ -193,18 +194,29 @@ def _load_file(path: Path, known: frozenset[str]) -> list[Rule]:
         return [_rule(node, f"{safeio.shown(path)}:{node.start_mark.line + 1}", known)
                 for node in documents if node is not None]
     except _Invalid as exc:
-        raise EntrycheckError(f"{safeio.shown(path)}:{exc.line}: {exc}") from None
+        raise EntrycheckError(_capped(f"{safeio.shown(path)}:{exc.line}: {exc}")) from None
+    except EntrycheckError as exc:
+        raise EntrycheckError(_capped(str(exc))) from None
+
+
+def _capped(line: str) -> str:
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "..."
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A user's value short enough to quote inside a longer message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _rule(node: yaml.Node, source: str, known: frozenset[str]) -> Rule:
     fields = _mapping(node, "a rule must be a mapping")
     for key, (knode, _) in fields.items():
         if key not in _KEYS:
-            raise _Invalid(knode, f"unknown key {safeio.shown(key)!r} "
+            raise _Invalid(knode, f"unknown key {_short(key)!r} "
                                   f"(allowed: {', '.join(sorted(_KEYS))})")
     rule_id = _string(fields, "id", node)
     if not _ID.match(rule_id):
-        raise _Invalid(fields["id"][1], f"bad rule id {safeio.shown(rule_id)!r}")
+        raise _Invalid(fields["id"][1], f"bad rule id {_short(rule_id)!r}")
     severity = _string(fields, "severity", node)
     if severity not in SEVERITIES:
         raise _Invalid(fields["severity"][1], f"severity must be one of {', '.join(SEVERITIES)}")
@@ -243,7 +255,7 @@ def _message(fields: dict, parent: yaml.Node) -> str:
     for _, name, spec, conversion in parts:
         if name is None:
             continue
-        shown = safeio.shown(name)
+        shown = _short(name)
         if name not in FIELDS:
             hint = did_you_mean(name, FIELDS)
             raise _Invalid(node, f"unknown placeholder {{{shown}}} in message (known: "
@@ -265,7 +277,7 @@ def _matchers(node: yaml.Node) -> tuple[Matcher, ...]:
         patterns = {}
         for key, (knode, vnode) in fields.items():
             if key not in MATCHER_KEYS:
-                raise _Invalid(knode, f"unknown matcher {safeio.shown(key)!r} (allowed: "
+                raise _Invalid(knode, f"unknown matcher {_short(key)!r} (allowed: "
                                       f"{', '.join(MATCHER_KEYS)})")
             patterns[key] = _regex(vnode)
         out.append(Matcher(**patterns))
@@ -292,9 +304,9 @@ def _requirement(node: yaml.Node, known: frozenset[str]) -> tuple[str, tuple[str
 def _entry(node: yaml.ScalarNode, known: frozenset[str]) -> str:
     """An entry name, which must be catalogued or defined by the user."""
     if node.value not in known:
-        raise _Invalid(node, f"unknown entry {safeio.shown(node.value)!r}"
-                             f"{did_you_mean(node.value, known)} (entries: the catalogue's "
-                             f"names, or define one with --entry NAME=SYMBOL)")
+        raise _Invalid(node, f"unknown entry {_short(node.value)!r}"
+                             f"{did_you_mean(node.value, known)} (not catalogued; define it "
+                             "with --entry NAME=SYMBOL)")
     return node.value
 
 
@@ -315,7 +327,7 @@ def _mapping(node: yaml.Node, message: str) -> dict[str, tuple[yaml.Node, yaml.N
         if not isinstance(knode, yaml.ScalarNode):
             raise _Invalid(knode, "a mapping key must be a plain string")
         if knode.value in out:
-            raise _Invalid(knode, f"duplicate key {safeio.shown(knode.value)!r}")
+            raise _Invalid(knode, f"duplicate key {_short(knode.value)!r}")
         out[knode.value] = (knode, vnode)
     return out
 
@@ -351,7 +363,7 @@ def _reasons(fields: dict, key: str, known: frozenset[str] | None = None) -> dic
         if known is not None:
             _entry(name, known)
         if not isinstance(reason, yaml.ScalarNode) or not reason.value.strip():
-            raise _Invalid(reason, f"{key}: {safeio.shown(name.value)} needs a reason")
+            raise _Invalid(reason, f"{key}: {_short(name.value)} needs a reason")
         out[name.value] = reason.value
     return out
 
@@ -402,5 +414,6 @@ def _regex(node: yaml.Node) -> Pattern:
     try:
         return compile_pattern(node.value)
     except ValueError as exc:
-        raise _Invalid(node, f"bad regular expression {safeio.shown(node.value)!r}: {exc} "
-                             "(RE2 syntax: no back-references or look-around)") from None
+        raise _Invalid(node, f"bad regular expression {_short(node.value)!r}: "
+                             f"{_short(str(exc), 80)} (RE2 syntax: no back-references or "
+                             "look-around)") from None

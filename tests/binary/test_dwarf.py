@@ -334,3 +334,60 @@ def test_real_kernel_x86_64_start_kernel() -> None:
     assert index.locations({"x86_64_start_kernel": addr}) == {
         "x86_64_start_kernel": SourceLocation(build + "arch/x86/kernel/head64.c", 473)
     }
+
+
+# -- the same classes through the command line -----------------------------------------
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    import sys
+
+    env = {**os.environ, "ENTRYCHECK_NO_CACHE": "1"}
+    return subprocess.run([sys.executable, "-m", "entrycheck.cli", *argv], capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def test_why_on_zeroed_debug_info_is_one_line(tmp_path):
+    copy = _patched(tmp_path, ".debug_info", _zero)
+    proc = _cli("why", str(copy), "--entry", "xen-pv", "cr4_init_shadow")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("entrycheck: error: ") and "malformed DWARF" in line
+    assert len(line) < 300
+
+
+def test_check_goes_on_without_unusable_dwarf(tmp_path):
+    """The effect-level matchers still find the missing CR4 shadow; the report says why
+    inlined helpers were not looked at."""
+    import json
+
+    copy = _patched(tmp_path, ".debug_info", _zero)
+    proc = _cli("check", str(copy), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert any(f["rule"] == "EC001" and f["entry"] == "xen-pv" for f in report["findings"])
+    [warning] = report["warnings"]
+    assert warning.startswith("DWARF unusable, checked without it: ") and "\n" not in warning
+    assert report["inlined_visible"] is False
+    text = _cli("check", str(copy))
+    assert text.returncode == 1 and "warning: entrycheck: DWARF unusable" in text.stdout
+
+
+def test_report_on_i386_aranges_of_type_rela(tmp_path):
+    """Issue 13's ELFError under `report`: now a report with source lines."""
+    import json
+
+    source = SAMPLE / "i386" / "vmlinux"
+    image = Image(source)
+    data = bytearray(source.read_bytes())
+    shoff = int.from_bytes(data[0x20:0x24], "little")
+    shentsize = int.from_bytes(data[0x2E:0x30], "little")
+    at = shoff + image.section(".debug_aranges").index * shentsize + 4
+    data[at : at + 4] = (4).to_bytes(4, "little")
+    copy = tmp_path / "vmlinux32"
+    copy.write_bytes(bytes(data))
+    proc = _cli("report", str(copy), "-o", str(tmp_path / "out"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    page = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert page["dwarf_note"] is None
+    located = page["functions"]["i386_start_kernel"]
+    assert located["file"].endswith(".c") and located["line"] > 0
