@@ -54,7 +54,8 @@ class _UnitIndex:
     """One unit's functions, from `Reader.index_unit` data (fresh or from the cache); a
     function's rows become objects when it is asked for."""
 
-    def __init__(self, data: dict):
+    def __init__(self, data: dict, fresh: bool = False):
+        self.fresh = fresh  # indexed from DWARF in this run (else read from the cache)
         self.strings: list[str] = data["strings"]
         self.rows: list[list] = data["functions"]
         self.comp_dir: str | None = data.get("comp_dir")
@@ -207,7 +208,15 @@ class DwarfIndex:
         offset = self._cu_at(addr)
         if offset is None:
             return None
-        return self._unit(offset).function_at(addr)
+        unit = self._unit(offset)
+        try:
+            return unit.function_at(addr)
+        except (IndexError, KeyError, TypeError, ValueError):
+            if unit.fresh:
+                raise self._malformed(f"index of the unit at {offset:#x} is inconsistent") \
+                    from None
+        # a cache entry of the right shape and the wrong contents: index the unit again
+        return self._unit(offset, fresh=True).function_at(addr)
 
     def _cu_at(self, addr: int) -> int | None:
         """The CU whose code covers addr: .debug_aranges first, then the units' ranges."""
@@ -234,15 +243,15 @@ class DwarfIndex:
             cache.store("dwarf", key, rows, self.cache_dir)
         return _index([tuple(r) for r in rows])
 
-    def _unit(self, offset: int) -> _UnitIndex:
-        if offset not in self._units:
+    def _unit(self, offset: int, fresh: bool = False) -> _UnitIndex:
+        """The index of the unit at offset: from memory, the cache, or (`fresh`) DWARF."""
+        if fresh or offset not in self._units:
             key = [*self._cache_key(), "unit", str(offset)]
-            data = cache.load("dwarf", key, self.cache_dir)
-            unit = _from_cache(data)
+            unit = None if fresh else _from_cache(cache.load("dwarf", key, self.cache_dir))
             if unit is None:
                 try:
                     data = self._dwarf().index_unit(offset)
-                    unit = _UnitIndex(data)
+                    unit = _UnitIndex(data, fresh=True)
                 except _BAD_DWARF as exc:
                     raise self._malformed(exc) from None
                 self.indexed += 1

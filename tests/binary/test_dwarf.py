@@ -229,12 +229,16 @@ def _zero(body: bytearray) -> None:
     body[:] = bytes(len(body))
 
 
-def _answer_or_one_line(path: Path, image: Image) -> dict | str:
-    """What the index says about x86_64_start_kernel, or its one-line error."""
-    addr = image.symbol_address("x86_64_start_kernel")
+def _answer_or_one_line(path: Path, image: Image, every: bool = False) -> dict | str:
+    """What the index says about x86_64_start_kernel (or every function), or its one-line
+    error."""
+    if every:
+        asked = {s.name: s.value for s in image.symbols if s.type == "FUNC" and s.value}
+    else:
+        asked = {"k": image.symbol_address("x86_64_start_kernel")}
     index = DwarfIndex(path)
     try:
-        return {"inlined": index.inlined_in({"k": addr}), "at": index.locations({"k": addr})}
+        return {"inlined": index.inlined_in(asked), "at": index.locations(asked)}
     except EntrycheckError as exc:
         message = str(exc)
         assert "\n" not in message and len(message) < 300
@@ -391,3 +395,44 @@ def test_report_on_i386_aranges_of_type_rela(tmp_path):
     assert page["dwarf_note"] is None
     located = page["functions"]["i386_start_kernel"]
     assert located["file"].endswith(".c") and located["line"] > 0
+
+
+def test_random_mutations_answer_or_one_line(sample_image, tmp_path, monkeypatch):
+    """200 copies with a few random bytes of the debug sections changed anywhere (DIEs,
+    abbreviations, range lists, line headers): an answer or one line, every time."""
+    import random
+
+    monkeypatch.setenv("ENTRYCHECK_NO_CACHE", "1")
+    rng = random.Random(13)
+    sections = [".debug_info", ".debug_abbrev", ".debug_rnglists", ".debug_line",
+                ".debug_str", ".debug_aranges", ".debug_line_str"]
+    kinds = {dict: 0, str: 0}
+    for _ in range(200):
+        section = rng.choice(sections)
+
+        def mutate(body: bytearray) -> None:
+            for _ in range(rng.randint(1, 6)):
+                body[rng.randrange(len(body))] = rng.randrange(256)
+
+        copy = _patched(tmp_path, section, mutate)
+        kinds[type(_answer_or_one_line(copy, sample_image, every=True))] += 1
+    assert kinds[dict] > 20 and kinds[str] > 5
+
+
+def test_a_cache_entry_with_wrong_contents_is_indexed_again(sample_image, tmp_path):
+    """Cached rows of the right shape but nonsense inside (string indexes out of range):
+    the unit is indexed again from DWARF and the answers stand."""
+    import zlib
+
+    first = DwarfIndex(VMLINUX, cache_dir=tmp_path)
+    _check_sample(first, sample_image)
+    for entry in (tmp_path / "dwarf").glob("*.json.z"):
+        doc = json.loads(zlib.decompress(entry.read_bytes()))
+        if isinstance(doc["data"], dict):
+            for row in doc["data"]["functions"]:
+                row[4] = [10**6] * len(row[4])
+                row[2] = 10**6 if row[2] is not None else None
+            entry.write_bytes(zlib.compress(json.dumps(doc).encode()))
+    again = DwarfIndex(VMLINUX, cache_dir=tmp_path)
+    _check_sample(again, sample_image)
+    assert again.indexed > 0
