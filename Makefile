@@ -22,11 +22,13 @@ demo: install
 # kernel into ~/.cache/entrycheck once).
 test: install
 	bash scripts/install-system-deps
+	bash scripts/install-npm-deps
 	$(BIN)/ruff check entrycheck tests scripts
 	$(BIN)/pytest -q
 
 test-real: install
 	bash scripts/install-system-deps
+	bash scripts/install-npm-deps
 	ENTRYCHECK_REAL_KERNEL=1 $(BIN)/pytest -q
 
 sample:

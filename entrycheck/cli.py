@@ -12,9 +12,10 @@ from pathlib import Path
 from entrycheck import __version__, queries, safeio
 from entrycheck.analysis import Analysis, analyse
 from entrycheck.binary import bzimage
+from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
-from entrycheck.check import evaluate, formats, rules
+from entrycheck.check import evaluate, formats, rules, sarif
 from entrycheck.errors import EntrycheckError
 from entrycheck.progress import progress_bar
 from entrycheck.render import render
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Static analysis of the Linux x86 kernel's boot entry paths.")
     parser.add_argument("--version", action="version", version=f"entrycheck {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("image", nargs="?", type=Path,
+    common.add_argument("image", nargs="?",  # a str: _parse tells `./f` from a name `f`
                         help="vmlinux ELF (default: the bundled sample_vmlinux)")
     common.add_argument("--json", action="store_true", help="print one JSON object")
     common.add_argument("--cache-dir", type=Path, help="analysis cache (~/.cache/entrycheck)")
@@ -69,9 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--against", default=None, help="reference entry (default: native)")
     p.add_argument("--trace", type=Path, help="a trace of a real boot through the entry")
     p.add_argument("--reference-trace", type=Path, help="a trace of a real reference boot")
-    sub.add_parser("why", parents=[common, entry],
-                   usage="entrycheck why [IMAGE] --entry E FUNCTION",
-                   help="a call chain from the entry to FUNCTION")
+    p = sub.add_parser("why", parents=[common, entry],
+                       usage="entrycheck why [IMAGE] --entry E FUNCTION",
+                       help="a call chain from the entry to FUNCTION",
+                       description="A call chain from the entry to FUNCTION, edge by edge; "
+                                   "a static inline helper is found through DWARF.")
+    p.add_argument("function", nargs="?", metavar="FUNCTION",
+                   help="the function to explain (a symbol, or with DWARF an inlined helper)")
     _tool_commands(sub, common, entry)
     return parser
 
@@ -95,10 +100,17 @@ def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p.add_argument("--write-baseline", type=Path, metavar="FILE",
                    help="write the current findings as a baseline")
     p.add_argument("--rules", type=Path, help="rules folder or file (default: built-in rules)")
-    p.add_argument("--format", choices=sorted(formats.FORMATTERS), default="text")
+    p.add_argument("--format", choices=sorted(formats.FORMATTERS), default=None,
+                   help="text (default), json (the same as --json), sarif or junit")
     p.add_argument("--output", type=Path, help="write the report here instead of stdout")
     p.add_argument("--fail-on", choices=rules.SEVERITIES, default="warning",
                    help="lowest severity that fails the check (default: warning)")
+    p.add_argument("--source-root", action="append", default=[], metavar="DIR",
+                   help="where DWARF's source file names start (SARIF gives paths under it "
+                        "relative to %%SRCROOT%%); default: the build directory DWARF names")
+    p.add_argument("--rules-url", metavar="URL", default=None,
+                   help="where rules/README.md is served, for SARIF help links "
+                        f"(default: {sarif.RULES_URL})")
     p = sub.add_parser("report", parents=[common],
                        help="write an HTML report (index.html, report.json, SVG graphs) to DIR")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
@@ -106,13 +118,19 @@ def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p.add_argument("--rules", type=Path, help="rules whose findings the report shows "
                                               "(default: built-in rules)")
     p = sub.add_parser("crosscheck", parents=[common],
+                       usage="entrycheck crosscheck [IMAGE] [options] [FUNCTION ...]",
                        help="compare the fast decoder's direct edges with angr's, or its "
-                            "instruction boundaries with objdump's (--objdump)")
+                            "instruction boundaries with objdump's (--objdump)",
+                       description="Compare the fast decoder's direct edges with angr's, or "
+                                   "(--objdump) its instruction boundaries with objdump's. "
+                                   "The first word is the IMAGE when it names an existing "
+                                   "file or a path (it has a /), else a FUNCTION.")
     p.add_argument("--objdump", action="store_true",
                    help="instruction boundaries of every sized function against objdump -d")
     p.add_argument("--sample", type=int, default=20, help="functions to sample (default 20)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("functions", nargs="*", default=None, help="functions to compare")
+    p.add_argument("functions", nargs="*", default=None, metavar="FUNCTION",
+                   help="functions to compare (default: a random sample)")
     p = sub.add_parser("validate", parents=[common, entry],
                        help="check that every traced function is in the static reach set")
     p.add_argument("--trace", type=Path, required=True, help="trace file from `trace`")
@@ -126,15 +144,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if len(words) != len(extra):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "why":
-        words = ([str(args.image)] if args.image else []) + words
+        words = [w for w in (args.image, args.function) if w is not None] + words
         if len(words) not in (1, 2):
             parser.error("why takes [IMAGE] and one FUNCTION")
-        args.image = Path(words[0]) if len(words) == 2 else None
+        args.image = words[0] if len(words) == 2 else None
         args.function = words[-1]
+    elif args.command == "crosscheck":
+        # the first word is the IMAGE if it is a path, else a function (`crosscheck start_kernel`)
+        words = [w for w in (args.image, *(args.functions or ()), *words) if w is not None]
+        first_is_image = bool(words) and ("/" in words[0] or os.path.exists(words[0]))
+        args.image = words.pop(0) if first_is_image else None
+        args.functions = words
     elif words:
         if args.image is not None or len(words) > 1:
             parser.error(f"unrecognized arguments: {' '.join(words)}")
-        args.image = Path(words[0])
+        args.image = words[0]
+    args.image = None if args.image is None else Path(args.image)
     return args
 
 
@@ -150,7 +175,7 @@ def _run(args: argparse.Namespace) -> dict:
     if image is None:
         image = sample_image()
         print(f"entrycheck: no IMAGE given, using the sample kernel {image}", file=sys.stderr)
-    show = progress_bar(enabled=not args.json and getattr(args, "format", "text") == "text")
+    show = progress_bar(enabled=not args.json and getattr(args, "format", None) in (None, "text"))
     if args.command == "trace":
         return _trace(args, image)
     if args.command == "check":
@@ -165,34 +190,91 @@ def _run(args: argparse.Namespace) -> dict:
     complete = args.command in ("validate", "report") or (
         args.command == "reach" and args.scope == "all")
     analysis = _analysis(args, image, defined, show, complete)
+    if entry_name is not None:
+        _known_entry(analysis, entry_name)
     if args.command == "entries":
         return queries.entries(analysis)
     if args.command == "reach":
         return queries.reach(analysis, entry_name, args.scope)
     if args.command == "skip":
-        against = args.against or analysis.reference
-        result = queries.skip(analysis, entry_name, against, args.scope)
-        if (args.trace is None) != (args.reference_trace is None):
-            raise EntrycheckError("--trace and --reference-trace go together")
-        if args.trace is not None:
-            result["dynamic"] = queries.dynamic_diff(result, trace_files.read_trace(args.trace),
-                                                     trace_files.read_trace(args.reference_trace))
-        return result
+        return _skip(args, analysis, entry_name)
     if args.command == "report":
-        rule_set = rules.load_rules(args.rules or builtin_rules())
+        rule_set = rules.load_rules(args.rules or builtin_rules(), defined)
         findings = [f.as_json() for f in evaluate.evaluate(analysis, rule_set) if not f.suppressed]
         return write_report(analysis, args.output, force=args.force, findings=findings,
                             progress=progress_bar(enabled=not args.json))
     if args.command == "validate":
         return queries.validate(analysis, trace_files.read_trace(args.trace), entry_name)
+    return _why(args, analysis, image, defined, show, entry_name)
+
+
+def _known_entry(analysis: Analysis, name: str) -> None:
+    """EntrycheckError, with the closest names, unless the image has an entry `name`."""
+    names = [e.name for e in analysis.entries]
+    if name not in names:
+        catalogue = [spec.name for spec in analysis.knowledge.entries]
+        hint = rules.did_you_mean(name, names + catalogue)
+        raise EntrycheckError(f"no entry {safeio.shown(name)!r} in this image (entries found: "
+                              f"{', '.join(names) or 'none'}){hint}")
+
+
+def _skip(args: argparse.Namespace, analysis: Analysis, entry_name: str) -> dict:
+    """skip, with the real boots beside the static diff when traces are given: each trace
+    must be of the entry it stands for and of this build."""
+    against = args.against or analysis.reference
+    _known_entry(analysis, against)
+    result = queries.skip(analysis, entry_name, against, args.scope)
+    if (args.trace is None) != (args.reference_trace is None):
+        raise EntrycheckError("--trace and --reference-trace go together")
+    if args.trace is not None:
+        traces = []
+        for path, entry, option in ((args.trace, result["entry"], "--trace"),
+                                    (args.reference_trace, result["against"],
+                                     "--reference-trace")):
+            trace = trace_files.read_trace(path)
+            if trace.entry != entry:
+                raise EntrycheckError(f"{safeio.shown(path)}: a trace of a {trace.entry} boot, "
+                                      f"but {option} stands for {entry}")
+            if trace.build_id and analysis.build_id and trace.build_id != analysis.build_id:
+                raise EntrycheckError(f"{safeio.shown(path)}: traced on build-id "
+                                      f"{trace.build_id}, not this image's {analysis.build_id}")
+            traces.append(trace)
+        result["dynamic"] = queries.dynamic_diff(result, *traces)
+    return result
+
+
+def _why(args: argparse.Namespace, analysis: Analysis, image: Path, defined: list[str], show,
+         entry_name: str) -> dict:
+    """why: a chain on the boot path, else through everything the entry reaches; an
+    unknown function gets the closest names."""
     try:
         return queries.why(analysis, entry_name, args.function)
-    except EntrycheckError:
-        if analysis.complete or not analysis.names.candidates(args.function):
+    except EntrycheckError as exc:
+        if analysis.complete:
             raise
+        if not analysis.names.candidates(args.function):
+            names = set(analysis.names.by_name) | _inlined_names(analysis, entry_name)
+            hint = rules.did_you_mean(args.function, names)
+            raise EntrycheckError(f"{exc}{hint}") from None
     # a function off the boot path: look through everything the entry reaches
     complete = _analysis(args, image, defined, show, complete=True)
     return queries.why(complete, entry_name, args.function)
+
+
+def _inlined_names(analysis: Analysis, entry_name: str) -> set[str]:
+    """Names DWARF gives the helpers inlined into the entry's functions (for "did you
+    mean"; the units are in the cache once `why` has looked through them)."""
+    if not analysis.has_dwarf:
+        return set()
+    graph = analysis.graph(entry_name)
+    index = DwarfIndex(Path(analysis.image))
+    try:
+        index.inlined_in({n.name: a for a, n in graph.nodes.items()})
+    except EntrycheckError:
+        return set()
+    finally:
+        index.close()
+    return index.names()
 
 
 def _trace(args: argparse.Namespace, image_path: Path) -> dict:
@@ -231,23 +313,37 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
 
 
 def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
-    rule_set = rules.load_rules(args.rules or builtin_rules())
+    fmt = args.format or ("json" if args.json else "text")
+    if args.json and fmt != "json":
+        raise EntrycheckError(f"--json asks for JSON, --format {fmt} for {fmt}: give one of them")
+    rule_set = rules.load_rules(args.rules or builtin_rules(), args.define)
+    known = set() if args.baseline is None else evaluate.read_baseline(args.baseline)
     analysis = _analysis(args, image_path, args.define, show)
-    findings = evaluate.evaluate(analysis, rule_set)
-    known: set[str] = set()
+    head = evaluate.run(analysis, rule_set, args.cache_dir)
+    findings, warnings = head.findings, [w for w in [head.dwarf_warning] if w]
     base = None
     if args.base is not None:
         base = analyse(args.base, args.define, cache_dir=args.cache_dir, progress=show)
-        known |= {f.fingerprint for f in evaluate.evaluate(base, rule_set)}
-    if args.baseline is not None:
-        known |= evaluate.read_baseline(args.baseline)
-    if args.write_baseline is not None:
-        baseline = json.dumps(evaluate.baseline_json(findings), indent=1)
-        safeio.write_text(args.write_baseline, baseline)
+        earlier = evaluate.run(base, rule_set, args.cache_dir)
+        known |= {f.fingerprint for f in earlier.findings}
+        warnings += [f"base {args.base}: {earlier.dwarf_warning}"] if earlier.dwarf_warning else []
+    written = None
+    if args.write_baseline is not None:  # a set-up step: what it records is known from now on
+        written = evaluate.baseline_json(findings)
+        safeio.write_text(args.write_baseline, json.dumps(written, indent=1), "baseline")
+        known |= {f["fingerprint"] for f in written["findings"]}
+    if args.rules_url is not None and not rules.is_uri(args.rules_url):
+        raise EntrycheckError(f"--rules-url {safeio.shown(args.rules_url)}: not an absolute "
+                              "http(s) URL")
+    roots = [str(r).rstrip("/") or "/" for r in args.source_root] or list(head.source_roots)
     result = evaluate.report(analysis, rule_set, findings, base=base, known=known,
-                          fail_on=args.fail_on)
+                             fail_on=args.fail_on, warnings=warnings, source_roots=roots,
+                             rules_url=args.rules_url)
+    if written is not None:
+        result["baseline_written"] = {"path": str(args.write_baseline),
+                                      "findings": len(written["findings"])}
     result["command"] = "check"
-    result["output_text"] = formats.FORMATTERS["json" if args.json else args.format](result)
+    result["output_text"] = formats.FORMATTERS[fmt](result)
     if args.output is not None:
         safeio.write_text(args.output, result["output_text"])
         result["output_text"] = ""

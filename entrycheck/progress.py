@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 
@@ -12,8 +13,9 @@ def progress_bar(enabled: bool = True) -> Callable[[str, int, int], None] | None
     """A callback `(step, done, total)`, or None when stderr is not a terminal."""
     if not enabled or not sys.stderr.isatty():
         return None
+    # rich's default console is stdout's: the bar would put \r and \n into a redirected stdout
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                   transient=True, console=None)
+                   transient=True, console=Console(file=sys.stderr))
     task = None
 
     def update(step: str, done: int, total: int) -> None:

@@ -178,8 +178,7 @@ def _inlined_chain(analysis: Analysis, graph: EntryGraph, helper: str) -> list[S
             best = [*steps, step]
     if best is None:
         raise EntrycheckError(f"entry {graph.entry} does not reach {helper}, not even "
-                              "inlined (or no function of that name)"
-                              f"{analysis.names.suggest(helper)}")
+                              "inlined (or no function of that name)")
     return best
 
 
@@ -192,7 +191,14 @@ def validate(analysis: Analysis, trace: TraceResult, entry: str) -> dict:
     """Is every function a real boot ran inside the entry's static reach set? For each one
     that is not, the traced function that ran just before it and is in the set: where the
     static graph lost the path."""
+    if trace.build_id and analysis.build_id and trace.build_id != analysis.build_id:
+        raise EntrycheckError(f"the trace is of build {str(trace.build_id)[:64]}, "
+                              f"{analysis.image[-80:]} is {analysis.build_id}: not the same "
+                              "kernel")
     graph = analysis.graph(entry)
+    if trace.entry != graph.entry:
+        raise EntrycheckError(f"the trace is of a {str(trace.entry)[:40]} boot, not of "
+                              f"{graph.entry}")
     missing, last_known = [], None
     for name in trace.functions:
         if trace.addresses.get(name) in graph.nodes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from entrycheck.check.formats import counted
 from entrycheck.report.html import summary_lines
 
 
@@ -22,7 +23,7 @@ def _lines_entries(r: dict) -> list[str]:
 def _lines_reach(r: dict) -> list[str]:
     ind = r["indirect"]
     share = "n/a" if ind["share_resolved"] is None else f"{ind['share_resolved']:.0%}"
-    out = [f"{r['entry']} reaches {len(r['reached'])} functions in scope {r['scope']} "
+    out = [f"{r['entry']} reaches {counted(len(r['reached']), 'function')} in scope {r['scope']} "
            f"({r['total_reached']} in all); indirect transfers resolved {ind['resolved']}, "
            f"unresolved {ind['unresolved']} ({share} resolved)"]
     out += [f"  {f['name']:<40} {f['section']:<14} {f['address']}" for f in r["reached"]]
@@ -32,12 +33,12 @@ def _lines_reach(r: dict) -> list[str]:
 def _lines_skip(r: dict) -> list[str]:
     conv = ", ".join(r["convergence"]) or "none found"
     out = [f"{r['entry']} vs {r['against']}: paths converge at {conv}",
-           f"{r['against']} reaches {len(r['skipped'])} functions before convergence that "
-           f"{r['entry']} never reaches (scope {r['scope']}):"]
+           f"{r['against']} reaches {counted(len(r['skipped']), 'function')} before "
+           f"convergence that {r['entry']} never reaches (scope {r['scope']}):"]
     for f in r["skipped"]:
         out.append(f"  {f['name']:<40} {f['section']:<12} via {' > '.join(f['chain'])}")
     if r["entry_only"]:
-        out.append(f"{r['entry']} alone reaches {len(r['entry_only'])} functions before "
+        out.append(f"{r['entry']} alone reaches {counted(len(r['entry_only']), 'function')} before "
                    f"convergence:")
         out += [f"  {f['name']:<40} {f['section']}" for f in r["entry_only"]]
     if "dynamic" in r:
@@ -63,7 +64,7 @@ def _lines_dynamic(d: dict, entry: str, against: str) -> list[str]:
 
 
 def _lines_why(r: dict) -> list[str]:
-    out = [f"{r['entry']} reaches {r['function']} in {len(r['chain']) - 1} steps:"]
+    out = [f"{r['entry']} reaches {r['function']} in {counted(len(r['chain']) - 1, 'step')}:"]
     for link in r["links"]:
         edge = link.get("edge")
         if edge is None:
@@ -78,7 +79,7 @@ def _lines_why(r: dict) -> list[str]:
 def _lines_validate(r: dict) -> list[str]:
     share = "n/a" if r["share_inside"] is None else f"{r['share_inside']:.1%}"
     t = r["trace"]
-    out = [f"{r['entry']}: {r['inside']} of {t['functions']} functions traced until "
+    out = [f"{r['entry']}: {r['inside']} of {counted(t['functions'], 'function')} traced until "
            f"{t['until']} are in the static reach set ({share})"]
     if not r["same_build"]:
         out.append(f"  warning: trace build-id {t['build_id']} differs from the image's")
@@ -89,7 +90,7 @@ def _lines_validate(r: dict) -> list[str]:
 
 
 def _lines_trace(r: dict) -> list[str]:
-    return [f"traced {r['functions']} vmlinux functions of a {r['entry']} boot until "
+    return [f"traced {counted(r['functions'], 'vmlinux function')} of a {r['entry']} boot until "
             f"{r['until']} in {r['seconds']:.1f} s: wrote {r['output']}"]
 
 
@@ -103,8 +104,8 @@ def _lines_crosscheck(r: dict) -> list[str]:
         out += [f"  {d['function']} at {d['first']}: {d['reason']} (ours: {d['ours']!r}, "
                 f"objdump: {d['objdump']!r})" for d in r["disagreements"]]
         return out
-    out = [f"fast decoder vs angr: {r['agreeing']} of {r['functions']} functions agree on "
-           f"direct call/jump targets (angr {r['seconds_angr']:.1f} s, fast "
+    out = [f"fast decoder vs angr: {r['agreeing']} of {counted(r['functions'], 'function')} "
+           f"agree on direct call/jump targets (angr {r['seconds_angr']:.1f} s, fast "
            f"{r['seconds_fast']:.2f} s)"]
     for m in r["mismatches"]:
         out.append(f"  {m['function']}: only fast {m['only_fast']}, only angr {m['only_angr']}")

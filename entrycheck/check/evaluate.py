@@ -4,10 +4,10 @@ base-vs-head and baseline filtering, and the one versioned JSON report outputs d
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from entrycheck import safeio
 from entrycheck.analysis import Analysis
 from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.binary.functions import normalise_name
@@ -49,9 +49,10 @@ def fingerprint(rule: str, entry: str, symbol: str) -> str:
 
 
 class _Context:
-    """Per-analysis facts the matchers need: boot paths and DWARF inlines."""
+    """Per-analysis facts the matchers need: boot paths and DWARF inlines. DWARF that
+    cannot be read is dropped with a warning: the effect-level matchers still work."""
 
-    def __init__(self, analysis: Analysis):
+    def __init__(self, analysis: Analysis, cache_dir: Path | None = None):
         self.analysis = analysis
         self.knowledge = analysis.knowledge
         self.nodes = {e.name: {n.name: n for n in analysis.graphs[e.name].nodes.values()}
@@ -59,20 +60,44 @@ class _Context:
         self.paths = {e.name: {analysis.graphs[e.name].name(a)
                                for a in boot_path(analysis.graphs[e.name], analysis.rules)}
                       for e in analysis.entries}
-        self.dwarf = DwarfIndex(Path(analysis.image)) if analysis.has_dwarf else None
+        self.dwarf = DwarfIndex(Path(analysis.image), cache_dir) if analysis.has_dwarf else None
+        self.dwarf_warning: str | None = None
         self._inlined: dict[str, tuple[str, ...]] | None = None
+        self._locations: dict[str, tuple[str | None, int | None]] | None = None
+
+    def _unusable(self, exc: EntrycheckError) -> None:
+        self.dwarf, self.dwarf_warning = None, f"DWARF unusable, checked without it: {exc}"
 
     def inlined(self, function: str) -> tuple[str, ...]:
-        if self.dwarf is None:
-            return ()
         if self._inlined is None:
             wanted = {}
             for name, path in self.paths.items():
                 nodes = self.nodes[name]
                 wanted.update({n: nodes[n].address for n in path if nodes[n].init})
-            found = self.dwarf.inlined_in(wanted)
+            found = {}
+            if self.dwarf is not None:
+                try:
+                    found = self.dwarf.inlined_in(wanted)
+                except EntrycheckError as exc:
+                    self._unusable(exc)
             self._inlined = {n: tuple(i.name for i in found.get(n, ())) for n in wanted}
         return self._inlined.get(function, ())
+
+    def location(self, function: str | None) -> tuple[str | None, int | None]:
+        """Declaration file and line of a function on some entry's graph (DWARF)."""
+        if self.dwarf is None or function is None:
+            return None, None
+        for nodes in self.nodes.values():
+            if function in nodes:
+                try:
+                    loc = self.dwarf.locations({function: nodes[function].address})
+                except EntrycheckError as exc:
+                    self._unusable(exc)
+                    return None, None
+                if function in loc:
+                    return loc[function].file, loc[function].line
+                break
+        return None, None
 
     def matches(self, entry: str, matcher: Matcher) -> list[tuple[str, str]]:
         """(function on the entry's boot path, feature symbol) pairs the matcher selects."""
@@ -97,9 +122,23 @@ class _Context:
         return out
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The findings of one analysis, and why DWARF was not used when it could not be."""
+
+    findings: list[Finding]
+    dwarf_warning: str | None = None
+    source_roots: tuple[str, ...] = ()  # where DWARF's file names start
+
+
 def evaluate(analysis: Analysis, rules: list[Rule]) -> list[Finding]:
     """Every finding of every rule on this analysis (suppressed ones included, marked)."""
-    ctx = _Context(analysis)
+    return run(analysis, rules).findings
+
+
+def run(analysis: Analysis, rules: list[Rule], cache_dir: Path | None = None) -> Evaluation:
+    """evaluate(), with the DWARF warning; `cache_dir` holds the DWARF index."""
+    ctx = _Context(analysis, cache_dir)
     findings: list[Finding] = []
     for rule in sorted(rules, key=lambda r: r.generic is not None):
         if rule.bits not in (None, analysis.bits):
@@ -109,8 +148,10 @@ def evaluate(analysis: Analysis, rules: list[Rule]) -> list[Finding]:
             findings += [f for f in _generic(ctx, rule) if (f.entry, f.symbol) not in covered]
         else:
             findings += _feature(ctx, rule)
-    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.rule, f.entry,
-                                           f.symbol))
+    ordered = sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.rule, f.entry,
+                                              f.symbol))
+    roots = tuple(ctx.dwarf.source_roots()) if ctx.dwarf is not None else ()
+    return Evaluation(ordered, ctx.dwarf_warning, roots)
 
 
 def _feature(ctx: _Context, rule: Rule) -> list[Finding]:
@@ -170,22 +211,10 @@ def _finding(ctx: _Context, rule: Rule, entry: str, symbol: str, source: str | N
                       chain(graph, ctx.nodes[source][function].address, ctx.analysis.rules))
     message = rule.message.format(entry=entry, symbol=symbol, function=function or symbol,
                                   reference=source or ctx.analysis.reference)
-    location = _location(ctx, function)
+    location = ctx.location(function)
     return Finding(rule.id, rule.severity, entry, normalise_name(symbol), message, links,
                    fingerprint(rule.id, entry, symbol), source if links else None, *location,
                    suppressed or rule.allow.get(entry))
-
-
-def _location(ctx: _Context, function: str | None) -> tuple[str | None, int | None]:
-    if ctx.dwarf is None or function is None:
-        return None, None
-    for nodes in ctx.nodes.values():
-        if function in nodes:
-            loc = ctx.dwarf.locations({function: nodes[function].address})
-            if function in loc:
-                return loc[function].file, loc[function].line
-            break
-    return None, None
 
 
 def _pattern(rule: Rule) -> str:
@@ -194,25 +223,43 @@ def _pattern(rule: Rule) -> str:
     return pattern.pattern if pattern is not None else rule.id
 
 
+MAX_BASELINE = 16 << 20  # bytes
+
+
 def read_baseline(path: Path) -> set[str]:
-    try:
-        data = json.loads(path.read_text())
-        if data.get("format") != BASELINE_FORMAT:
-            raise ValueError(f"not an {BASELINE_FORMAT} file")
-        return {f["fingerprint"] for f in data["findings"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EntrycheckError(f"{path}: bad baseline: {exc}") from None
+    """The fingerprints of an entrycheck-baseline/1 file (--write-baseline writes one)."""
+    data = safeio.read_json(path, "baseline", MAX_BASELINE)
+    where = safeio.shown(path)
+    if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
+        raise EntrycheckError(f"{where}: not an {BASELINE_FORMAT} file (write one with "
+                              "check --write-baseline)")
+    findings = data.get("findings")
+    if not isinstance(findings, list):
+        raise EntrycheckError(f"{where}: bad baseline: `findings` must be a list")
+    out = set()
+    for i, item in enumerate(findings):
+        fp = item.get("fingerprint") if isinstance(item, dict) else None
+        if not isinstance(fp, str) or not fp:
+            raise EntrycheckError(f"{where}: bad baseline: finding {i} has no fingerprint "
+                                  "string")
+        out.add(fp)
+    return out
 
 
 def baseline_json(findings: list[Finding]) -> dict:
+    """The unsuppressed findings as an entrycheck-baseline/1 document."""
     return {"format": BASELINE_FORMAT,
             "findings": [{"fingerprint": f.fingerprint, "rule": f.rule, "entry": f.entry,
                           "symbol": f.symbol} for f in findings if not f.suppressed]}
 
 
 def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
-           base: Analysis | None, known: set[str], fail_on: str) -> dict:
-    """The versioned JSON report every output format is derived from."""
+           base: Analysis | None, known: set[str], fail_on: str,
+           warnings: list[str] = (), source_roots: list[str] = (),
+           rules_url: str | None = None) -> dict:
+    """The versioned JSON report every output format is derived from; `warnings`: what
+    the check could not use (DWARF that does not parse); `source_roots`: where source
+    file names start (SARIF makes them relative); `rules_url`: rules/README.md online."""
     active = [f for f in findings if not f.suppressed and f.fingerprint not in known]
     threshold = SEVERITIES.index(fail_on)
     failing = [f for f in active if SEVERITIES.index(f.severity) <= threshold]
@@ -225,7 +272,10 @@ def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
         "build_id": analysis.build_id,
         "base": None if base is None else {"image": base.image, "build_id": base.build_id},
         "entries": [e.name for e in analysis.entries],
-        "inlined_visible": analysis.has_dwarf,
+        "inlined_visible": analysis.has_dwarf and not warnings,
+        "warnings": list(warnings),
+        "source_roots": list(source_roots),
+        "rules_url": rules_url,
         "rules": [r.as_json() for r in rules],
         "findings": [f.as_json() for f in active],
         "suppressed": [f.as_json() for f in findings if f.suppressed],

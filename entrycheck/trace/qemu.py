@@ -8,12 +8,14 @@ make QEMU exit).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from entrycheck.binary import bzimage
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import XEN_ELFNOTE_PHYS32_ENTRY, Image
 from entrycheck.errors import EntrycheckError
@@ -49,6 +51,85 @@ def check_request(entry: str, kernel: Path) -> None:
         raise EntrycheckError(f"trace: {QEMU} not found: install Debian's qemu-system-x86")
     if not kernel.is_file():
         raise EntrycheckError(f"trace: {kernel}: no such kernel file")
+
+
+def linux_banner(image: Image) -> str | None:
+    """The vmlinux's `linux_banner` string ("Linux version 6.1.0-57-cloud-amd64 (...)
+    (gcc ...) #1 SMP ... (2026-11-26)"), or None when it has none."""
+    symbols = image.symbols_by_name.get("linux_banner")
+    if not symbols:
+        return None
+    sym = symbols[0]
+    data = image.read(sym.value, min(sym.size or 512, 4096))
+    if data is None:
+        return None
+    return bytes(data).split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+
+
+_VERSION = re.compile(r"^(\S+) \(([^()]*)\) (.+)$")  # release (by@host) UTS version
+
+
+def banner_matches(version: str, banner: str) -> bool:
+    """Does a bzImage's version string (setup header: UTS_RELEASE (BY@HOST) UTS_VERSION)
+    name the build of this linux_banner (Linux version UTS_RELEASE (BY@HOST) (COMPILER)
+    UTS_VERSION)? Release and builder always; the UTS version (build number, date) when
+    the header gives one."""
+    m = _VERSION.match(version.strip())
+    if m is None:
+        release = version.split()[0] if version.split() else ""
+        return bool(release) and banner.startswith(f"Linux version {release} ")
+    release, builder, uts = m.groups()
+    return banner.startswith(f"Linux version {release} ({builder}) ") and banner.endswith(uts)
+
+
+def check_same_kernel(kernel: Path, image: Image) -> None:
+    """EntrycheckError unless the kernel QEMU boots is the build `image` describes: a
+    bzImage's version string against the vmlinux's linux_banner, an ELF's build-id (else
+    its linux_banner) against the vmlinux's. A trace of another build maps its addresses
+    onto the wrong functions."""
+    with kernel.open("rb") as f:
+        head = f.read(4)
+    banner = linux_banner(image)
+    if head == b"\x7fELF":
+        if kernel.resolve() == image.path.resolve():
+            return
+        other = Image(kernel)
+        if other.build_id and image.build_id:
+            if other.build_id != image.build_id:
+                raise EntrycheckError(f"trace: {_tail(kernel)} is build {other.build_id}, "
+                                      f"{_tail(image.path)} is {image.build_id}")
+            return
+        theirs = linux_banner(other)
+        if banner is None or theirs is None or theirs != banner:
+            raise EntrycheckError(f"trace: {_tail(kernel)}: not the build of "
+                                  f"{_tail(image.path)} (no common build-id, linux_banner "
+                                  "differs or is missing)")
+        return
+    version = bzimage.parse(kernel).kernel_version
+    if version is None or banner is None:
+        missing = "its setup header has no kernel version" if version is None else \
+            "the vmlinux has no linux_banner"
+        raise EntrycheckError(f"trace: {_tail(kernel)}: cannot tell whether it is the build "
+                              f"of {_tail(image.path)}: {missing}")
+    if not banner_matches(version, banner):
+        raise EntrycheckError(f"trace: {_tail(kernel)} is {_build(version)}; the vmlinux is "
+                              f"{_build(banner)}: not the same kernel")
+
+
+def _build(text: str) -> str:
+    """`6.1.0-57-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-3 (2026-11-26)` from a
+    setup-header version string or a linux_banner, at most 75 characters."""
+    words = text.removeprefix("Linux version ").split()
+    release = words[0] if words else "?"
+    uts = text[text.rfind(") #") + 2:] if ") #" in text else ""
+    out = f"{release} {uts}".strip()
+    return out if len(out) <= 75 else out[:72] + "..."
+
+
+def _tail(path: Path) -> str:
+    """A path short enough for a one-line message: its last 60 characters."""
+    text = str(path)
+    return text if len(text) <= 60 else "..." + text[-57:]
 
 
 def entry_address(entry: str, kernel: Path, image: Image, functions: FunctionTable) -> int:
@@ -153,6 +234,7 @@ def run_boot(entry: str, kernel: Path, image: Image, *, until: str = "start_kern
     """
     kernel = Path(kernel)
     check_request(entry, kernel)
+    check_same_kernel(kernel, image)
     functions = FunctionTable(image)
     start = entry_address(entry, kernel, image, functions)
     mapper = Mapper(image, functions, start, until)
