@@ -11,6 +11,7 @@ from pathlib import Path
 from entrycheck import __version__, cache
 from entrycheck.binary.functions import FunctionTable, NameIndex
 from entrycheck.binary.image import Image
+from entrycheck.decode.decoder import instruction_text
 from entrycheck.entries import Entry, find_entries, select_entry
 from entrycheck.errors import EntrycheckError
 from entrycheck.graph import GraphBuilder
@@ -62,6 +63,13 @@ class Analysis:
     def function_count(self) -> int:
         """Functions (code symbol addresses) in the image."""
         return len({a for addrs in self.names.by_name.values() for a in addrs})
+
+    def instruction_text(self, address: int, mode: int) -> str:
+        """The instruction at an address of this image (for people)."""
+        image = self.__dict__.get("_image")
+        if image is None:
+            image = self.__dict__["_image"] = Image(self.image)
+        return instruction_text(image.read, address, mode)
 
     def entry(self, name: str) -> Entry:
         return select_entry(self.entries, name)

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
 from entrycheck.decode.dataflow import FunctionDecoder, ImageView
+from entrycheck.decode.decoder import instruction_text
 from entrycheck.entries import Entry, image_kind
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge
@@ -100,7 +101,8 @@ class GraphBuilder:
                 continue
             if site.target is not None:
                 reason = f"no function holds the target {site.target:#x}"
-            unresolved.append(Unresolved(func.start, site.address, site.text, reason))
+            text = instruction_text(self.image.read, site.address, site.mode)
+            unresolved.append(Unresolved(func.start, site.address, text, reason))
         plan = self._plans[key] = Plan(facts, links, unresolved)
         return plan
 
@@ -190,7 +192,8 @@ class Walk:
         if link.target is None:
             self.resolved[resolver].add(link.site)
             if link.kind == EdgeKind.HANDOFF and all(h.site != link.site for h in self.handoffs):
-                self.handoffs.append(Unresolved(caller, link.site, link.text,
+                text = instruction_text(self.ctx.image.read, link.site, link.mode)
+                self.handoffs.append(Unresolved(caller, link.site, text,
                                                 "enters the decompressed vmlinux"))
             return True
         callee = callee or self.ctx.functions.at(link.target)

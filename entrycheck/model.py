@@ -99,7 +99,7 @@ class Site(NamedTuple):
     target: int | None         # the known target (immediate, or the constant the operand holds)
     mode: int                  # CPU mode at the target
     slot: int | None = None    # the data slot read (SLOT; REGISTER loaded from a slot)
-    text: str = ""             # the instruction, for people
+    text: str = ""             # not filled by the decoder: decoder.instruction_text() on demand
     after_call: int | None = None  # FALLTHROUGH after a trailing call: the callee
     args: tuple[tuple[str, int], ...] = ()  # constant argument registers at a call
     thunk: int | None = None   # the retpoline thunk a REGISTER site goes through

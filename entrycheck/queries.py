@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 from entrycheck.analysis import Analysis
@@ -145,6 +146,7 @@ def why(analysis: Analysis, entry: str, function: str) -> dict:
         steps = chain(graph, analysis.function_in(graph, function), analysis.rules)
     else:
         steps = _inlined_chain(analysis, graph, function)
+    steps = _with_instructions(analysis, graph, steps)
     out = _header(analysis, "why")
     out.update({
         "entry": graph.entry,
@@ -152,6 +154,19 @@ def why(analysis: Analysis, entry: str, function: str) -> dict:
         "chain": [s.function for s in steps],
         "links": [s.as_json() for s in steps],
     })
+    return out
+
+
+def _with_instructions(analysis: Analysis, graph: EntryGraph, steps: list[Step]) -> list[Step]:
+    """The chain with each edge's instruction filled in (the graph stores none)."""
+    out = steps[:1]
+    for before, step in pairwise(steps):
+        edge = step.edge
+        if edge is not None and not edge.text and before.address in graph.nodes \
+                and graph.nodes[before.address].image == "vmlinux":
+            mode = graph.nodes[before.address].mode
+            edge = edge._replace(text=analysis.instruction_text(edge.site, mode))
+        out.append(Step(step.address, step.function, edge))
     return out
 
 

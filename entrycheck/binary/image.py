@@ -283,40 +283,64 @@ class Image:
 
     # -- relocations ---------------------------------------------------------------
 
-    def relocations_for(self, section: Section) -> dict[int, Relocation]:
-        """RELA entries that apply to an allocated section, keyed by the virtual address patched."""
+    def relocation_targets(self, section: Section) -> dict[int, int]:
+        """What the RELA entries that apply to an allocated section put in each slot
+        (symbol + addend), keyed by the virtual address patched."""
         cache = self.__dict__.setdefault("_reloc_cache", {})
         if section.index not in cache:
             cache[section.index] = self._read_relocations(section)
         return cache[section.index]
 
-    def relocation_at(self, addr: int) -> Relocation | None:
+    def relocation_target(self, addr: int) -> int | None:
         s = self.section_at(addr)
-        return None if s is None else self.relocations_for(s).get(addr)
+        return None if s is None else self.relocation_targets(s).get(addr)
 
-    def _read_relocations(self, target: Section) -> dict[int, Relocation]:
-        out: dict[int, Relocation] = {}
-        if self.bits != 64:
-            return out
+    def relocation_at(self, addr: int) -> Relocation | None:
+        """The whole RELA entry for a slot, its symbol named (a slow look-up, for people)."""
+        s = self.section_at(addr)
+        if s is None or addr not in self.relocation_targets(s):
+            return None
+        for rela in self._rela_sections(s):
+            data = self._map[rela.offset : rela.offset + rela.size]
+            for offset, info, addend in struct.iter_unpack("<QQq", data[: len(data) // 24 * 24]):
+                if offset == addr:
+                    name, value = self._symbol_at(info >> 32)
+                    return Relocation(offset, info & 0xFFFFFFFF, name, value, addend)
+        return None
+
+    def _rela_sections(self, target: Section) -> list[Section]:
+        return [r for r in self.sections if r.type == SHT_RELA and r.info == target.index]
+
+    @cached_property
+    def _symbol_values(self) -> list[int]:
+        """st_value of every .symtab entry, by index."""
         symtab = self._by_name[".symtab"]
-        sym_raw = self._map[symtab.offset : symtab.offset + symtab.size]
+        raw = self._map[symtab.offset : symtab.offset + symtab.size]
+        return [e[4] for e in struct.iter_unpack("<IBBHQQ", raw[: len(raw) // 24 * 24])]
+
+    def _symbol_at(self, index: int) -> tuple[str, int]:
+        symtab = self._by_name[".symtab"]
         strtab = self.sections[symtab.link]
         names = self._map[strtab.offset : strtab.offset + strtab.size]
-        sections = self.sections
-        for rela in self.sections:
-            if rela.type != SHT_RELA or rela.info != target.index:
-                continue
+        name_off, st_info, _, shndx, value, _ = struct.unpack_from(
+            "<IBBHQQ", self._map, symtab.offset + index * 24)
+        name = _cstr(names, name_off) if name_off else ""
+        if not name and (st_info & 0xF) == 3 and shndx < len(self.sections):
+            name = self.sections[shndx].name
+        return name, value
+
+    def _read_relocations(self, target: Section) -> dict[int, int]:
+        out: dict[int, int] = {}
+        if self.bits != 64:
+            return out
+        values = self._symbol_values
+        count = len(values)
+        for rela in self._rela_sections(target):
             data = self._map[rela.offset : rela.offset + rela.size]
-            data = data[: len(data) - len(data) % 24]
-            for offset, info, addend in struct.iter_unpack("<QQq", data):
-                sym_index = info >> 32
-                name_off, st_info, _, shndx, value, _ = struct.unpack_from(
-                    "<IBBHQQ", sym_raw, sym_index * 24
-                )
-                name = _cstr(names, name_off) if name_off else ""
-                if not name and (st_info & 0xF) == 3 and shndx < len(sections):
-                    name = sections[shndx].name
-                out[offset] = Relocation(offset, info & 0xFFFFFFFF, name, value, addend)
+            for offset, info, addend in struct.iter_unpack("<QQq", data[: len(data) // 24 * 24]):
+                index = info >> 32
+                if index < count:
+                    out[offset] = (values[index] + addend) & 0xFFFFFFFFFFFFFFFF
         return out
 
     # -- notes -------------------------------------------------------------------

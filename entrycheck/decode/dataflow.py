@@ -92,9 +92,14 @@ class FunctionDecoder:
         self.aux = tuple(aux)  # out-of-line code that jumps back into its caller
         self.error_exits = frozenset(error_exits)
         self._cat = dec.categories()
+        self._kinds = [-1] * len(self._cat)  # code -> flow << 8 | category, filled as seen
         self._full, self._size, self._name = _register_tables()
         self._arg_regs = {m: tuple(register_named(r) for r in regs)
                           for m, regs in ARG_REGISTERS.items()}
+
+    def kind_of(self, ins: Instruction) -> int:
+        """Flow control and category of an instruction's code, packed for the loop."""
+        return ins.flow_control << 8 | self._cat[ins.code]
 
     def decode(self, func: Function, mode: int, starts: Iterable[int] = (),
                conditional: Iterable[tuple[int, str]] = ()) -> FunctionFacts:
@@ -135,104 +140,135 @@ class _Run:
         return self.decoders[mode]
 
     def go(self, start: int, mode: int, work: list[tuple[int, int]]) -> None:
-        """Decode from `start` until the run ends; queue local branch targets on `work`."""
+        """Decode from `start` until the run ends; queue local branch targets on `work`.
+
+        The loop is the hot path of the whole analysis: it reads as few fields of each
+        instruction as it can (its code, through one table, gives flow and category)."""
         d, func, facts, seen = self.d, self.func, self.facts, self.seen
-        cat, full = d._cat, d._full
+        kinds, full = d._kinds, d._full
         decoder = self._decoder(mode)
         decoder.position = start - func.start
         decoder.ip = start
-        regs: dict[int, tuple[int, int | None]] = {}   # register -> (value, slot it came from)
+        regs: dict[int, tuple[int | None, int | None]] = {}  # register -> (value, slot)
         stack: list[tuple[int | None, int | None]] = []
-        ins = Instruction()
         last = None
         end = func.end
         suffix = len(facts.sites)  # sites since the last conditional branch
-        while decoder.can_decode:
-            decoder.decode_out(ins)
-            ip = ins.ip
-            if ip in seen:
-                return
-            seen.add(ip)
-            facts.instructions += 1
-            nxt = ip + ins.len
-            flow = ins.flow_control
-            bits = cat[ins.code]
-            if flow == dec.NEXT:
-                last = None
-                if bits == dec.PLAIN:
-                    if regs and ins.op_count and ins.op0_kind == OpKind.REGISTER:
-                        regs.pop(full[ins.op0_register], None)
-                    continue
-                if bits & dec.FAR:  # far jmp through memory
-                    self._far(ins, mode, stack, work)
+        quiet = not d.base_registers  # no register holds a base whatever the code does
+        ip = start
+        count = 0
+        try:
+            for ins in decoder:
+                if ip in seen:
                     return
-                self._effects(ins, bits, nxt, mode, regs, stack)
-                continue
-            if flow in _DIRECT_FLOWS:
-                if bits & dec.FAR:  # ljmp $sel, $addr
-                    self._far(ins, mode, stack, work)
-                    return
-                target = ins.near_branch_target
-                if mode == 32:  # relative branches of a 64-bit kernel's .code32 keep the upper bits
-                    target = (ip & ~0xFFFFFFFF) | (target & 0xFFFFFFFF)
-                if flow == dec.CALL:
-                    if target == nxt:  # `call 1f; 1: pop %reg`: the code's own address
-                        stack.append((nxt, None))
+                seen.add(ip)
+                count += 1
+                nxt = ip + ins.len
+                code = ins.code
+                kind = kinds[code]
+                if kind < 0:
+                    kind = kinds[code] = d.kind_of(ins)
+                flow, bits = kind >> 8, kind & 0xFF
+                if flow == dec.NEXT:
+                    last = None
+                    ip = nxt
+                    if bits == dec.PLAIN:
+                        if regs and ins.op_count and ins.op0_kind == OpKind.REGISTER:
+                            regs.pop(full[ins.op0_register], None)
                         continue
-                    if self._call(ins, target, mode, regs):
-                        if target in d.error_exits:  # `pr_err(...); panic(...)`
-                            self._doomed(suffix, len(facts.sites) - 1)
+                    if not regs and quiet and not bits & _LOUD and ins.memory_displ_size < 2:
+                        # nothing known, no constant coming in, no address in the operand
+                        if bits & dec.STACK:
+                            if ins.mnemonic == _PUSH:
+                                stack.append((None, None))
+                            elif stack:
+                                stack.pop()
+                        continue
+                    if bits == dec.MEMORY:  # an operand that may name data, nothing tracked
+                        slot, array = self._memory(ins, mode, regs)
+                        if slot is not None:
+                            facts.data_refs.append(slot)
+                        elif array is not None:
+                            facts.data_refs.append(array)
+                            facts.data_addrs.append(array)
+                        if regs and ins.op0_kind == OpKind.REGISTER and not (
+                                ins.mnemonic in _SELF_TESTS and ins.op1_kind == OpKind.REGISTER
+                                and ins.op1_register == ins.op0_register):
+                            regs.pop(full[ins.op0_register], None)  # `and %eax,%eax`: flags
+                    elif bits & dec.FAR:  # far jmp through memory
+                        self._far(ins, mode, stack, work)
                         return
-                    regs.clear()
-                    last = target
+                    else:
+                        self._effects(ins, bits, mode, regs, stack)
                     continue
-                last = None
-                if flow == dec.CONDITIONAL_BRANCH:
-                    suffix = len(facts.sites) + (not func.start <= target < end)
-                if func.start <= target < end:
+                ip = nxt
+                if flow in _DIRECT_FLOWS:
+                    if bits & dec.FAR:  # ljmp $sel, $addr
+                        self._far(ins, mode, stack, work)
+                        return
+                    target = ins.near_branch_target
+                    if mode == 32:  # .code32 of a 64-bit kernel: keep the upper bits
+                        target = ((nxt - ins.len) & ~0xFFFFFFFF) | (target & 0xFFFFFFFF)
+                    if flow == dec.CALL:
+                        if target == nxt:  # `call 1f; 1: pop %reg`: the code's own address
+                            stack.append((nxt, None))
+                            continue
+                        if self._call(ins, target, mode, regs):
+                            if target in d.error_exits:  # `pr_err(...); panic(...)`
+                                self._doomed(suffix, len(facts.sites) - 1)
+                            return
+                        regs.clear()
+                        last = target
+                        continue
+                    last = None
+                    if flow == dec.CONDITIONAL_BRANCH:
+                        suffix = len(facts.sites) + (not func.start <= target < end)
+                    if func.start <= target < end:
+                        if flow == dec.UNCONDITIONAL_BRANCH:
+                            if target not in seen:
+                                work.append((target, mode))
+                            return
+                        work.append((target, mode))
+                        continue
+                    if any(lo <= target < hi for lo, hi in d.aux):
+                        self._aux(target, mode, work)
+                    else:
+                        self._jump_out(ins, target, mode, regs)
                     if flow == dec.UNCONDITIONAL_BRANCH:
-                        if target not in seen:
-                            work.append((target, mode))
                         return
-                    work.append((target, mode))
                     continue
-                if any(lo <= target < hi for lo, hi in d.aux):
-                    self._aux(target, mode, work)
-                else:
-                    self._jump_out(ins, target, mode, regs)
-                if flow == dec.UNCONDITIONAL_BRANCH:
+                if flow == dec.INDIRECT_CALL or flow == dec.INDIRECT_BRANCH:
+                    last = None
+                    if bits & dec.FAR:
+                        self._far(ins, mode, stack, work)
+                        return
+                    call = flow == dec.INDIRECT_CALL
+                    if self._indirect(ins, call, mode, regs, work):
+                        return
+                    if call:
+                        regs.clear()
+                    continue
+                if flow == dec.RETURN:
+                    if bits & dec.FAR:
+                        self._far(ins, mode, stack, work)
+                    else:
+                        facts.returns = True
                     return
-                continue
-            if flow == dec.INDIRECT_CALL or flow == dec.INDIRECT_BRANCH:
+                # INTERRUPT (int3, int n), EXCEPTION (ud0/ud1/ud2), XBEGIN...: a trap either
+                # comes back (WARN sites in __bug_table, int3 self-tests) or ends the run
                 last = None
-                if bits & dec.FAR:
-                    self._far(ins, mode, stack, work)
-                    return
-                call = flow == dec.INDIRECT_CALL
-                if self._indirect(ins, call, nxt, mode, regs, work):
-                    return
-                if call:
-                    regs.clear()
+                if code in _INT3_CODES:
+                    # a breakpoint that comes back (int3_selftest), unless it is padding
+                    if nxt >= end or self.data[nxt - func.start] == 0xCC:
+                        return
+                    continue
+                if flow == dec.EXCEPTION and nxt - ins.len not in d.resuming_traps \
+                        and code not in _UD1_CODES:
+                    self._doomed(suffix, len(facts.sites))
+                    return  # ud2 of BUG(), an invalid opcode: no way on (WARN's ud1 returns)
                 continue
-            if flow == dec.RETURN:
-                if bits & dec.FAR:
-                    self._far(ins, mode, stack, work)
-                else:
-                    facts.returns = True
-                return
-            # INTERRUPT (int3, int n), EXCEPTION (ud0/ud1/ud2), XBEGIN...: a trap either
-            # comes back (WARN sites in __bug_table, int3 self-tests) or ends the run
-            last = None
-            if ins.code in _INT3_CODES:
-                # a breakpoint that comes back (int3_selftest), unless it is padding
-                if nxt >= end or self.data[nxt - func.start] == 0xCC:
-                    return
-                continue
-            if flow == dec.EXCEPTION and ip not in d.resuming_traps \
-                    and ins.code not in _UD1_CODES:
-                self._doomed(suffix, len(facts.sites))
-                return  # ud2 of BUG(), an invalid opcode: no way on (WARN's ud1 comes back)
-            continue
+        finally:
+            facts.instructions += count
         # ran off the end of the data: into the next symbol, if one starts right there
         self._off_end(decoder, mode, last)
 
@@ -281,13 +317,13 @@ class _Run:
         d, facts = self.d, self.facts
         target &= MASK64
         if target in d.return_thunks:
-            facts.sites.append(Site(ins.ip, True, How.DIRECT, target, mode, text=dec.text(ins)))
+            facts.sites.append(Site(ins.ip, True, How.DIRECT, target, mode))
             return False
         if target in d.indirect_thunks:
             self._through_register(ins, True, d.indirect_thunks[target], mode, regs, target)
             return False
         resolved = d.view.code_target(target) or target
-        facts.sites.append(Site(ins.ip, True, How.DIRECT, resolved, mode, text=dec.text(ins),
+        facts.sites.append(Site(ins.ip, True, How.DIRECT, resolved, mode,
                                 args=self._args(mode, regs)))
         return target in d.noreturn or resolved in d.noreturn
 
@@ -296,13 +332,13 @@ class _Run:
         target &= MASK64
         if target in d.return_thunks:
             facts.returns = True
-            facts.sites.append(Site(ins.ip, False, How.DIRECT, target, mode, text=dec.text(ins)))
+            facts.sites.append(Site(ins.ip, False, How.DIRECT, target, mode))
             return
         if target in d.indirect_thunks:
             self._through_register(ins, False, d.indirect_thunks[target], mode, regs, target)
             return
         resolved = d.view.code_target(target) or target
-        facts.sites.append(Site(ins.ip, False, How.DIRECT, resolved, mode, text=dec.text(ins)))
+        facts.sites.append(Site(ins.ip, False, How.DIRECT, resolved, mode))
         if d.view.function_at(resolved) is None:
             facts.returns = True  # leaves for code we cannot see: assume it returns
 
@@ -326,12 +362,11 @@ class _Run:
         value = self.d.view.code_target(held[0]) if held else None
         slot = held[1] if held else None
         self.facts.sites.append(Site(ins.ip, call, How.REGISTER, value, mode, slot,
-                                     dec.text(ins), args=self._args(mode, regs) if call else (),
-                                     thunk=thunk))
+                                     args=self._args(mode, regs) if call else (), thunk=thunk))
         if value is None and not call:
             self.facts.returns = True  # an unknown tail call may return
 
-    def _indirect(self, ins: Instruction, call: bool, nxt: int, mode: int, regs: dict,
+    def _indirect(self, ins: Instruction, call: bool, mode: int, regs: dict,
                   work: list) -> bool:
         """`call/jmp *%reg` or `*mem`; True when the run ends."""
         d, func, facts = self.d, self.func, self.facts
@@ -344,21 +379,20 @@ class _Run:
                 return True
             self._through_register(ins, call, reg, mode, regs)
             return not call
-        slot = self._absolute(ins, mode) or self._based(ins, regs)
+        slot = self._memory(ins, mode, regs)[0]
         if slot is not None:
             facts.data_refs.append(slot)
             value = d.view.slot_value(slot)
-            facts.sites.append(Site(ins.ip, call, How.SLOT, value, mode, slot, dec.text(ins)))
+            facts.sites.append(Site(ins.ip, call, How.SLOT, value, mode, slot))
             facts.returns |= value is None and not call
             return not call
         if not call and ins.memory_index != Register.NONE and ins.memory_base == Register.NONE:
             targets = self._jump_table(ins, mode)
             if targets:
                 work.extend((t, mode) for t in targets)
-                facts.sites.append(Site(ins.ip, False, How.TABLE, None, mode,
-                                        text=dec.text(ins)))
+                facts.sites.append(Site(ins.ip, False, How.TABLE, None, mode))
                 return True
-        facts.sites.append(Site(ins.ip, call, How.MEMORY, None, mode, text=dec.text(ins)))
+        facts.sites.append(Site(ins.ip, call, How.MEMORY, None, mode))
         facts.returns |= not call
         return not call
 
@@ -378,26 +412,31 @@ class _Run:
             out.append(target)
         return out
 
-    def _absolute(self, ins: Instruction, mode: int) -> int | None:
-        """The address of a memory operand that names one: rip-relative, or a plain
-        displacement above the first 64 KiB; None for register-based operands."""
+    def _memory(self, ins: Instruction, mode: int,
+                regs: dict) -> tuple[int | None, int | None]:
+        """(slot, array) a memory operand names: the slot is an exact address (rip-relative,
+        absolute, a per-cpu offset, a field off a register holding a data object's
+        address); the array is a data object addressed with a register index
+        (`hypervisors(,%rax,8)`, `-0x7cde16c0(%rbp)`)."""
         base = ins.memory_base
-        if base == Register.RIP or base == Register.EIP:
-            return ins.ip_rel_memory_address & MASK64
-        if base == Register.NONE and ins.memory_index == Register.NONE:
-            disp = ins.memory_displacement & (MASK64 if mode == 64 else 0xFFFFFFFF)
-            if disp > 0xFFFF:
-                return disp
-        return None
-
-    def _based(self, ins: Instruction, regs: dict) -> int | None:
-        """`off(%reg)` where the register holds a data object's address: a field of it."""
-        if not regs or ins.memory_index != Register.NONE:
-            return None
-        held = regs.get(self.d._full[ins.memory_base])
-        if held is None or held[0] is None or not self.d.view.is_data(held[0]):
-            return None
-        return (held[0] + ins.memory_displacement) & MASK64
+        if base in (_RIP, _EIP):
+            return ins.ip_rel_memory_address & MASK64, None
+        wide = ins.memory_displ_size > 1
+        if base == _NONE:
+            if ins.memory_index == _NONE:
+                disp = ins.memory_displacement & (MASK64 if mode == 64 else 0xFFFFFFFF)
+                if disp > 0xFFFF or ins.memory_segment == _GS:
+                    return disp, None  # absolute, or %gs:offset of a per-cpu variable
+                return None, None
+        elif regs and ins.memory_index == _NONE:
+            held = regs.get(self.d._full[base])
+            if held is not None and held[0] is not None and self.d.view.is_data(held[0]):
+                return (held[0] + ins.memory_displacement) & MASK64, None
+        if wide and base != _RSP:
+            array = ins.memory_displacement & MASK64
+            if array > 0xFFFFFFFF and self.d.view.is_data(array):
+                return None, array
+        return None, None
 
     def _far(self, ins: Instruction, mode: int, stack: list, work: list) -> None:
         """A far jump or far return: where it lands, in long mode once the code switched to
@@ -417,10 +456,9 @@ class _Run:
         if target is not None and self.func.start <= target < self.func.end:
             work.append((target, long_mode))
             return
-        facts.sites.append(Site(ins.ip, False, How.STACK, target, long_mode, slot,
-                                dec.text(ins)))
+        facts.sites.append(Site(ins.ip, False, How.STACK, target, long_mode, slot))
 
-    def _effects(self, ins: Instruction, bits: int, nxt: int, mode: int, regs: dict,
+    def _effects(self, ins: Instruction, bits: int, mode: int, regs: dict,
                  stack: list) -> None:
         """Data references, privileged instructions, constants and stores."""
         d, facts = self.d, self.facts
@@ -429,17 +467,12 @@ class _Run:
             facts.privileged.append(dec.text(ins))
         slot = None
         if bits & dec.MEMORY:
-            slot = self._absolute(ins, mode) or self._based(ins, regs)
-            if slot is None and ins.memory_segment == Register.GS \
-                    and ins.memory_base == Register.NONE:
-                slot = ins.memory_displacement & MASK64  # a per-cpu variable's offset
+            slot, array = self._memory(ins, mode, regs)
             if slot is not None:
                 facts.data_refs.append(slot)
-            elif ins.memory_displ_size >= 4 and ins.memory_base != Register.RSP:
-                array = ins.memory_displacement & MASK64  # `hypervisors(,%rax,8)`, `-0x..(%rbp)`
-                if array > 0xFFFFFFFF and d.view.is_data(array):
-                    facts.data_refs.append(array)
-                    facts.data_addrs.append(array)
+            elif array is not None:
+                facts.data_refs.append(array)
+                facts.data_addrs.append(array)
         if bits & dec.FLAGS_ONLY:
             return  # test/cmp/bt: registers keep their values
         if not bits & dec.TRACKED:
@@ -558,7 +591,9 @@ def _mnemonic(name: str) -> int:
     return getattr(Mnemonic, name)
 
 
-_RSP = Register.RSP
+_RSP, _RIP, _EIP, _NONE, _GS = Register.RSP, Register.RIP, Register.EIP, Register.NONE, \
+    Register.GS
+_LOUD = dec.IMMEDIATE | dec.PRIVILEGED | dec.FAR  # worth a look even with nothing known
 _SELF_TESTS = frozenset({_mnemonic("AND"), _mnemonic("OR")})
 _DIRECT_FLOWS = frozenset({dec.CALL, dec.UNCONDITIONAL_BRANCH, dec.CONDITIONAL_BRANCH})
 _PUSH, _POP, _MOV, _LEA, _ADD, _SUB = (_mnemonic(n) for n in

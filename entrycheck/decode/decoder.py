@@ -44,6 +44,8 @@ TRACKED = 2      # mov/lea/add/sub/push/pop/xor...: moves constants
 PRIVILEGED = 4   # wrmsr, lidt, mov to/from control registers...
 FAR = 8          # far jmp / far ret: a mode switch
 FLAGS_ONLY = 16  # test/cmp/bt: registers keep their values
+IMMEDIATE = 32   # has an immediate operand (a constant may enter a register)
+STACK = 64       # push or pop
 
 _TRACKED_MNEMONICS = {Mnemonic.MOV, Mnemonic.LEA, Mnemonic.ADD, Mnemonic.SUB, Mnemonic.PUSH,
                       Mnemonic.POP, Mnemonic.XOR}
@@ -67,6 +69,7 @@ def categories() -> list[int]:
     from iced_x86 import OpCodeOperandKind as K
 
     memory_kinds = {getattr(K, n) for n in dir(K) if n.startswith("MEM") or "_OR_MEM" in n}
+    immediate_kinds = {getattr(K, n) for n in dir(K) if n.startswith("IMM")}
     out = []
     for code in range(_CODE_COUNT):
         info = OpCodeInfo(code)
@@ -81,6 +84,10 @@ def categories() -> list[int]:
             bits |= PRIVILEGED
         if code in _FAR_CODES:
             bits |= FAR
+        if any(info.op_kind(i) in immediate_kinds for i in range(info.op_count)):
+            bits |= IMMEDIATE
+        if info.mnemonic in (Mnemonic.PUSH, Mnemonic.POP):
+            bits |= STACK
         out.append(bits)
     return out
 
@@ -114,6 +121,16 @@ def _formatter() -> Formatter:
     fmt.leading_zeros = False
     fmt.memory_size_options = 0
     return fmt
+
+
+def instruction_text(read, address: int, mode: int) -> str:
+    """The instruction at an address, in Intel syntax (for people: the decoder's hot loop
+    never formats); `read(address, size)` gives the image's bytes or None."""
+    for size in (15, 8, 4, 2, 1):
+        data = read(address, size)
+        if data:
+            return text(decoder(mode, bytes(data), address).decode())
+    return ""
 
 
 def text(ins: Instruction) -> str:

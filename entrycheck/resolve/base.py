@@ -16,6 +16,7 @@ A site no resolver links or accounts for is listed as unresolved, with the reaso
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
@@ -65,6 +66,25 @@ class ImageContext:
         self.knowledge = knowledge
         self.kind = kind  # "vmlinux" or "compressed"
         self.special = SpecialSections(image, knowledge)
+        ranges = sorted((s.addr, s.addr + s.size, s.executable)
+                        for s in image.sections if s.alloc and s.size)
+        self._starts = [r[0] for r in ranges]
+        self._ranges = ranges
+        self._slots: dict[int, int | None] = {}
+        self._pointers: dict[int, int | None] = {}
+
+    def _section_kind(self, address: int) -> int:
+        """1 for code, 2 for other allocated data, 0 outside the image (the hot lookups
+        of the decoder, so a bisect over plain tuples)."""
+        i = bisect.bisect_right(self._starts, address) - 1
+        while i >= 0:
+            lo, hi, code = self._ranges[i]
+            if address < hi:
+                return 1 if code else 2
+            if i == 0 or self._ranges[i - 1][1] <= lo:
+                return 0
+            i -= 1
+        return 0
 
     def addresses(self, which: str) -> frozenset[int]:
         """Start addresses of the functions a knowledge list names (compiler suffixes
@@ -78,29 +98,42 @@ class ImageContext:
         """A code address from a value that may be virtual or physical (`_pa(sym)`)."""
         if value is None:
             return None
-        if self.image.is_code(value):
+        kind = self._section_kind(value)
+        if kind == 1:
             return value
+        if kind:
+            return None
         virt = self.image.phys_to_virt(value)
-        return virt if virt is not None and self.image.is_code(virt) else None
+        return virt if virt is not None and self._section_kind(virt) == 1 else None
 
     def slot_value(self, slot: int) -> int | None:
         """The code address a data slot holds: by relocation where the image keeps them,
         else by its contents."""
-        reloc = self.image.relocation_at(slot)
-        if reloc is not None:
-            return self.code_target(reloc.target)
-        return self.code_target(self.image.read_pointer(slot))
+        if slot in self._slots:
+            return self._slots[slot]
+        kind = self._section_kind(slot)
+        # a slot inside code (6.12 head code's `jmp *0f(%rip)`) is read as linked: its
+        # section's relocations are those of every instruction, too many to index for it
+        reloc = self.image.relocation_target(slot) if kind == 2 else None
+        value = self.code_target(reloc if reloc is not None
+                                 else self.image.read_pointer(slot) if kind else None)
+        self._slots[slot] = value
+        return value
 
     def pointer_value(self, slot: int) -> int | None:
         """The image address (code or data) a slot holds, by relocation or contents."""
-        reloc = self.image.relocation_at(slot)
-        value = reloc.target if reloc is not None else self.image.read_pointer(slot)
-        return value if value and self.image.section_at(value) is not None else None
+        if slot in self._pointers:
+            return self._pointers[slot]
+        kind = self._section_kind(slot)
+        reloc = self.image.relocation_target(slot) if kind == 2 else None
+        value = reloc if reloc is not None else self.image.read_pointer(slot) if kind else None
+        value = value if value and self._section_kind(value) else None
+        self._pointers[slot] = value
+        return value
 
     def is_data(self, address: int) -> bool:
         """Is this inside an allocated section that is not code?"""
-        section = self.image.section_at(address)
-        return section is not None and not section.executable
+        return self._section_kind(address) == 2
 
     def slot_name(self, slot: int) -> str:
         """`symbol+0xoff` for a data address (a function's name for a trampoline)."""

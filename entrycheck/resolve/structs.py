@@ -38,13 +38,13 @@ def _in_object(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, int]
     image = ctx.image
     section = image.section_at(start)
     step = image.bits // 8
-    relocs = image.relocations_for(section)
+    relocs = image.relocation_targets(section)
     out = []
     if relocs:
         for slot in range(start, end, step):
-            reloc = relocs.get(slot)
-            if reloc is not None and image.section_at(reloc.target) is not None:
-                out.append((slot, reloc.target))
+            target = relocs.get(slot)
+            if target is not None and image.section_at(target) is not None:
+                out.append((slot, target))
         return tuple(out)
     data = image.read(start, end - start) or b""
     for off in range(0, len(data) - step + 1, step):
@@ -54,9 +54,15 @@ def _in_object(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, int]
     return tuple(out)
 
 
-def reachable_code(ctx: ImageContext, address: int, depth: int) -> list[tuple[int, int]]:
+def reachable_code(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, int], ...]:
     """(slot, function) held by the object at `address` or, up to `depth` levels, by the
     objects it points to."""
+    bounds = _object(ctx, address)
+    return () if bounds is None else _reachable(ctx, bounds[0], depth)
+
+
+@cache
+def _reachable(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, int], ...]:
     out, seen, level = [], set(), [address]
     for _ in range(depth):
         nxt = []
@@ -69,7 +75,7 @@ def reachable_code(ctx: ImageContext, address: int, depth: int) -> list[tuple[in
                 elif ctx.is_data(value):
                     nxt.append(value)
         level = nxt
-    return out
+    return tuple(out)
 
 
 def _pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:

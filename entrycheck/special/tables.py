@@ -96,8 +96,8 @@ def _entry(image: Image, data: bytes, base: int, off: int, layout: TableLayout) 
             out[name] = (base + pos + struct.unpack_from("<i", data, pos)[0]) & MASK64
         elif kind == "ptr":
             addr = base + pos
-            reloc = image.relocation_at(addr)
-            out[name] = reloc.target if reloc is not None else \
+            reloc = image.relocation_target(addr)
+            out[name] = reloc if reloc is not None else \
                 int.from_bytes(data[pos : pos + image.bits // 8], "little")
         else:
             out[name] = struct.unpack_from(_INTS[kind], data, pos)[0]
