@@ -16,10 +16,10 @@ from entrycheck.entries import Entry, find_entries, select_entry
 from entrycheck.errors import EntrycheckError
 from entrycheck.graph import GraphBuilder
 from entrycheck.knowledge import Knowledge, x86
-from entrycheck.model import Edge, EdgeKind, EntryGraph, Node, Unresolved
+from entrycheck.model import EntryGraph, GraphTable, Unresolved
 from entrycheck.paths import PathRules
 
-FORMAT = 3  # of the cached data
+FORMAT = 4  # of the cached data
 
 
 @dataclass
@@ -124,11 +124,11 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     keys = [*user_entries, *(f"{k}@{v[0]:#x}" for k, v in sorted((header or {}).items())),
             "complete" if complete else "boot"]
     key = _cache_key(image, keys)
-    hit = cache.load("analyses", key, cache_dir)
+    hit = cache.load_entry("analyses", key, cache_dir)
     if hit is not None:
         try:
-            result = _from_data(hit, image)
-        except (KeyError, TypeError, ValueError, IndexError):
+            result = _from_data(*hit, image)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
             result = None
         if result is not None:
             result.image = str(path)  # the same build, read from a copy with or without DWARF
@@ -149,10 +149,7 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
         if progress:
             progress(f"decoding from {entry.name}", i, len(entries))
         t = time.perf_counter()
-        graph = builder.build(entry, stop)
-        for node in graph.nodes.values():
-            node.init = init(node.address, node.section)
-        graphs[entry.name] = graph
+        graphs[entry.name] = builder.build(entry, stop, init)
         seconds[f"graph {entry.name}"] = time.perf_counter() - t
     if progress:
         progress("done", len(entries), len(entries))
@@ -160,7 +157,7 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     result = Analysis(str(path), image.build_id, image.bits, image.has_dwarf, functions.index,
                       entries, graphs, builder.ctx.special.summary(), seconds,
                       complete=complete)
-    cache.store("analyses", key, _to_data(result), cache_dir)
+    cache.store_entry("analyses", key, *_to_data(result), cache_dir)
     return result
 
 
@@ -200,64 +197,38 @@ def _cache_key(image: Image, keys: list[str]) -> list[str]:
     return [identity, __version__, str(FORMAT), *sorted(keys)]
 
 
-# -- the cached form: plain lists, strings interned -------------------------------------
+# -- the cached form: JSON for the small parts, the graphs' arrays as raw blobs ----------
 
-def _to_data(result: Analysis) -> dict:
-    strings: dict[str, int] = {}
 
-    def s(text: str | None) -> int:
-        if text is None:
-            return -1
-        return strings.setdefault(text, len(strings))
-
+def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
+    blobs: dict[str, bytes] = {}
     graphs = {}
     for name, g in result.graphs.items():
-        nodes = [[n.address, s(n.name), s(n.section), n.mode, s(n.image), int(n.returns),
-                  int(n.init), [s(r) for r in n.refs], [s(p) for p in n.privileged]]
-                 for n in g.nodes.values()]
-        edges = []
-        for a, b, e in g.edges():
-            edges += [a, b, s(e.kind), e.site, s(e.resolver), s(e.text), s(e.via),
-                      s(e.condition)]
+        strings, arrays = g.table.blobs()
+        blobs.update({f"{name}/{k}": v for k, v in arrays.items()})
         graphs[name] = {
-            "root": g.root, "nodes": nodes, "edges": edges,
-            "unresolved": [[u.function, u.site, s(u.text), s(u.reason)] for u in g.unresolved],
-            "handoffs": [[u.function, u.site, s(u.text), s(u.reason)] for u in g.handoffs],
+            "root": g.root, "strings": strings,
+            "unresolved": [list(u) for u in g.unresolved],
+            "handoffs": [list(u) for u in g.handoffs],
             "resolved": g.resolved,
         }
-    return {
+    data = {
         "image": result.image, "build_id": result.build_id, "bits": result.bits,
         "names": result.names.to_data(), "complete": result.complete,
         "seconds": result.seconds, "special": result.special,
-        "entries": [asdict(e) for e in result.entries],
-        "graphs": graphs, "strings": list(strings),
+        "entries": [asdict(e) for e in result.entries], "graphs": graphs,
     }
+    return data, blobs
 
 
-def _from_data(data: dict, image: Image) -> Analysis:
-    strings = data["strings"]
-
-    def s(i: int) -> str | None:
-        return None if i < 0 else strings[i]
-
+def _from_data(data: dict, blobs: dict[str, bytes], image: Image) -> Analysis:
     graphs = {}
     for name, gd in data["graphs"].items():
-        nodes = {}
-        for addr, nm, sec, mode, img, returns, init, refs, priv in gd["nodes"]:
-            nodes[addr] = Node(addr, strings[nm], strings[sec], mode, strings[img],
-                               bool(returns), bool(init), tuple(strings[r] for r in refs),
-                               tuple(strings[p] for p in priv))
-        succ: dict[int, dict[int, Edge]] = {}
-        flat = gd["edges"]
-        for i in range(0, len(flat), 8):
-            a, b, kind, site, resolver, text, via, cond = flat[i : i + 8]
-            succ.setdefault(a, {})[b] = Edge(EdgeKind(strings[kind]), site, strings[resolver],
-                                             strings[text], s(via), s(cond))
+        table = GraphTable.from_blobs(
+            gd["strings"], {k: blobs[f"{name}/{k}"] for k in GraphTable.ARRAYS})
         graphs[name] = EntryGraph(
-            name, gd["root"], nodes, succ,
-            [Unresolved(f, site, strings[t], strings[r]) for f, site, t, r in gd["unresolved"]],
-            dict(gd["resolved"]),
-            [Unresolved(f, site, strings[t], strings[r]) for f, site, t, r in gd["handoffs"]])
+            name, gd["root"], table, [Unresolved(*u) for u in gd["unresolved"]],
+            dict(gd["resolved"]), [Unresolved(*u) for u in gd["handoffs"]])
     entries = [Entry(**{**e, "found": tuple(e["found"])}) for e in data["entries"]]
     return Analysis(data["image"], data["build_id"], data["bits"], image.has_dwarf,
                     NameIndex.from_data(data["names"], str(image.path)), entries, graphs,

@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-FORMAT = "entrycheck-cache/1"
+FORMAT = "entrycheck-cache/2"
 LIBRARIES = ("iced-x86", "capstone", "pyelftools", "PyYAML")
 MAX_ENTRY_BYTES = 1 << 30  # decompressed size an entry may have
 
@@ -66,6 +66,19 @@ def _trusted(st: os.stat_result) -> bool:
 
 def load(kind: str, key: list[str], folder: Path | None = None) -> Any | None:
     """The data stored under (kind, key), or None: absent, foreign, corrupt or stale."""
+    entry = load_entry(kind, key, folder)
+    return None if entry is None else entry[0]
+
+
+def store(kind: str, key: list[str], data: Any, folder: Path | None = None) -> None:
+    """Store JSON-compatible data under (kind, key), atomically; errors are ignored."""
+    store_entry(kind, key, data, {}, folder)
+
+
+def load_entry(kind: str, key: list[str],
+               folder: Path | None = None) -> tuple[Any, dict[str, bytes]] | None:
+    """(data, blobs) stored under (kind, key), or None: absent, foreign, corrupt or stale.
+    Blobs are raw bytes (arrays of numbers): nothing in them is ever run or unpickled."""
     if not enabled():
         return None
     path = _entry_path(folder or default_dir(), kind, key)
@@ -80,33 +93,49 @@ def load(kind: str, key: list[str], folder: Path | None = None) -> Any | None:
             fd = -1
             raw = f.read()
         inflater = zlib.decompressobj()
-        text = inflater.decompress(raw, MAX_ENTRY_BYTES)
+        body = inflater.decompress(raw, MAX_ENTRY_BYTES)
         if inflater.unconsumed_tail:
             return None
-        data = json.loads(text)
-    except (OSError, ValueError, zlib.error, RecursionError, MemoryError):
+        head, _, rest = body.partition(b"\n")
+        header = json.loads(head)
+        if not isinstance(header, dict) or header.get("format") != FORMAT \
+                or header.get("key") != key:
+            return None
+        blobs, pos = {}, 0
+        for name, size in header.get("blobs", []):
+            if not isinstance(name, str) or not isinstance(size, int) or size < 0 \
+                    or pos + size > len(rest):
+                return None
+            blobs[name] = rest[pos : pos + size]
+            pos += size
+        return header.get("data"), blobs
+    except (OSError, ValueError, TypeError, zlib.error, RecursionError, MemoryError):
         return None
     finally:
         if fd >= 0:
             os.close(fd)
-    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
-        return None
-    return data.get("data")
 
 
-def store(kind: str, key: list[str], data: Any, folder: Path | None = None) -> None:
-    """Store JSON-compatible data under (kind, key), atomically; errors are ignored."""
+def store_entry(kind: str, key: list[str], data: Any, blobs: dict[str, bytes],
+                folder: Path | None = None) -> None:
+    """Store JSON-compatible data and raw byte blobs under (kind, key), atomically; errors
+    are ignored (a cache that cannot be written is not an error)."""
     if not enabled():
         return
     path = _entry_path(folder or default_dir(), kind, key)
     tmp = None
     try:
         _make_private_dirs(path.parent)
-        blob = zlib.compress(json.dumps({"format": FORMAT, "key": key, "data": data},
-                                        separators=(",", ":")).encode(), 1)
+        header = json.dumps({"format": FORMAT, "key": key, "data": data,
+                             "blobs": [[n, len(b)] for n, b in blobs.items()]},
+                            separators=(",", ":")).encode()
+        compressor = zlib.compressobj(1)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            f.write(blob)
+            f.write(compressor.compress(header + b"\n"))
+            for b in blobs.values():
+                f.write(compressor.compress(b))
+            f.write(compressor.flush())
         os.replace(tmp, path)
         tmp = None
     except (OSError, ValueError, TypeError):

@@ -134,9 +134,10 @@ class GraphBuilder:
         return names
 
     def build(self, entry: Entry, stop: frozenset[str] = frozenset(),
-              progress: Callable[[int], None] | None = None) -> EntryGraph:
-        """The graph of what `entry` reaches, not expanding functions named in `stop`."""
-        return Walk(self, entry, stop, progress).run()
+              init: Callable[[int, str], bool] | None = None) -> EntryGraph:
+        """The graph of what `entry` reaches, not expanding functions named in `stop`;
+        `init(address, section)` marks init code."""
+        return Walk(self, entry, stop, init).run()
 
 
 class Plan(NamedTuple):
@@ -160,12 +161,12 @@ class Walk:
     """One breadth-first walk from an entry; resolvers add edges through it."""
 
     def __init__(self, builder: GraphBuilder, entry: Entry, stop: frozenset[str],
-                 progress: Callable[[int], None] | None = None):
+                 init: Callable[[int, str], bool] | None = None):
         self.b = builder
         self.ctx = builder.ctx
         self.entry = entry
         self.stop = {f.start for f in builder.ctx.functions_named(stop)}
-        self.progress = progress
+        self.init = init
         self.nodes: dict[int, Node] = {}
         self.succ: dict[int, dict[int, Edge]] = defaultdict(dict)
         self.queue: deque[tuple[Function, int, int]] = deque()
@@ -255,23 +256,22 @@ class Walk:
                                   "is not code")
         self.root = root.start
         self._visit(root, self.entry.mode, self.entry.address)
-        done = 0
         while self.queue:
             func, mode, at = self.queue.popleft()
             self._expand(func, mode, at)
-            done += 1
-            if self.progress and done % 500 == 0:
-                self.progress(done)
         for r in self.b.resolvers:
             r.finish(self)
         self._propagate_returns()
         self._drop_falls_after_noreturn()
         self._prune()
-        return EntryGraph(self.entry.name, self.root, self.nodes,
-                          {a: dict(out) for a, out in self.succ.items() if a in self.nodes},
-                          sorted(self.unresolved.values(), key=lambda u: (u.function, u.site)),
-                          {name: len(sites) for name, sites in sorted(self.resolved.items())},
-                          self.handoffs)
+        if self.init is not None:
+            for node in self.nodes.values():
+                node.init = self.init(node.address, node.section)
+        return EntryGraph.build(
+            self.entry.name, self.root, self.nodes, self.succ,
+            unresolved=sorted(self.unresolved.values(), key=lambda u: (u.function, u.site)),
+            resolved={name: len(sites) for name, sites in sorted(self.resolved.items())},
+            handoffs=self.handoffs)
 
     def _visit(self, func: Function, mode: int, at: int) -> None:
         key = (func.start, mode, at)

@@ -10,9 +10,11 @@ constant call arguments, data references, privileged instructions). An entry's g
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 
 class EdgeKind(StrEnum):
@@ -181,26 +183,192 @@ class Node:
     privileged: tuple[str, ...] = ()
 
 
-@dataclass
 class EntryGraph:
-    """What one entry reaches: nodes by address, `succ[a][b]` the edge from a to b."""
+    """What one entry reaches: `nodes[a]` the Node at address a, `succ[a][b]` the edge from a
+    to b, for people and small questions; `adjacency()` for traversals of the whole graph.
 
-    entry: str
-    root: int
-    nodes: dict[int, Node]
-    succ: dict[int, dict[int, Edge]]
-    unresolved: list[Unresolved] = field(default_factory=list)
-    resolved: dict[str, int] = field(default_factory=dict)  # resolver -> sites it resolved
-    handoffs: list[Unresolved] = field(default_factory=list)
+    Stored compactly (a whole-boot graph holds ~40,000 nodes and ~250,000 edges): the nodes
+    in address order and the edges as arrays in that order (CSR), strings interned. Node
+    and Edge objects are made when asked for, so a graph loads from the cache in
+    milliseconds and a walk over it touches only integers.
+    """
+
+    def __init__(self, entry: str, root: int, table: GraphTable,
+                 unresolved: list[Unresolved] | None = None,
+                 resolved: dict[str, int] | None = None,
+                 handoffs: list[Unresolved] | None = None):
+        self.entry = entry
+        self.root = root
+        self.table = table
+        self.unresolved = unresolved or []
+        self.resolved = resolved or {}  # resolver -> sites it resolved
+        self.handoffs = handoffs or []
+        self.nodes = _NodeView(table)
+        self.succ = _SuccView(table)
+
+    @classmethod
+    def build(cls, entry: str, root: int, nodes: dict[int, Node],
+              succ: dict[int, dict[int, Edge]], **rest) -> EntryGraph:
+        """A graph from plain dicts (as a walk or a splice makes them)."""
+        return cls(entry, root, GraphTable.from_dicts(nodes, succ), **rest)
 
     def __contains__(self, address: object) -> bool:
-        return address in self.nodes
+        return address in self.table.index
 
     def edges(self):
-        """(caller, callee, edge) for every edge."""
-        for a, out in self.succ.items():
-            for b, edge in out.items():
-                yield a, b, edge
+        """(caller, callee, edge) for every edge (makes an Edge each: for small uses)."""
+        t = self.table
+        for i, a in enumerate(t.addresses):
+            for j in range(t.offsets[i], t.offsets[i + 1]):
+                yield a, t.addresses[t.dst[j]], t.edge(j)
+
+    def adjacency(self) -> tuple[dict[int, int], array, array, array, array, array]:
+        """(address -> index, addresses, offsets, destination indexes, kind codes,
+        condition flags) for fast traversals (kind codes index `KIND_CODES`)."""
+        t = self.table
+        return t.index, t.addresses, t.offsets, t.dst, t.kind, t.cond
 
     def name(self, address: int) -> str:
         return self.nodes[address].name
+
+
+KIND_CODES: tuple[EdgeKind, ...] = tuple(EdgeKind)
+_KIND_INDEX = {k: i for i, k in enumerate(KIND_CODES)}
+
+
+class GraphTable:
+    """The arrays behind an EntryGraph (see there); `blobs`/`from_blobs` for the cache."""
+
+    ARRAYS: ClassVar[dict[str, str]] = {
+        "addresses": "Q", "name": "l", "section": "l", "mode": "b", "flags": "b",
+        "extra_off": "l", "extra": "l", "offsets": "l", "dst": "l", "kind": "b", "site": "Q",
+        "resolver": "l", "text": "l", "via": "l", "cond": "b", "cond_text": "l"}
+    RETURNS: ClassVar[int] = 1
+    INIT: ClassVar[int] = 2
+    COMPRESSED: ClassVar[int] = 4
+
+    def __init__(self, strings: list[str], arrays: dict[str, array]):
+        self.strings = strings
+        for name, arr in arrays.items():
+            setattr(self, name, arr)
+        self.index = {a: i for i, a in enumerate(self.addresses)}
+        self._nodes: dict[int, Node] = {}
+
+    @classmethod
+    def from_dicts(cls, nodes: dict[int, Node], succ: dict[int, dict[int, Edge]]) -> GraphTable:
+        strings: dict[str, int] = {}
+
+        def s(text: str | None) -> int:
+            return -1 if text is None else strings.setdefault(text, len(strings))
+
+        arrays = {name: array(code) for name, code in cls.ARRAYS.items()}
+        order = sorted(nodes)
+        index = {a: i for i, a in enumerate(order)}
+        extra = arrays["extra"]
+        arrays["extra_off"].append(0)
+        arrays["offsets"].append(0)
+        for a in order:
+            n = nodes[a]
+            arrays["addresses"].append(a)
+            arrays["name"].append(s(n.name))
+            arrays["section"].append(s(n.section))
+            arrays["mode"].append(n.mode)
+            arrays["flags"].append(cls.RETURNS * n.returns | cls.INIT * n.init
+                                   | cls.COMPRESSED * (n.image == "compressed"))
+            extra.append(len(n.refs))
+            extra.extend(s(r) for r in n.refs)
+            extra.extend(s(p) for p in n.privileged)
+            arrays["extra_off"].append(len(extra))
+            for b, e in sorted(succ.get(a, {}).items()):
+                if b not in index:
+                    continue
+                arrays["dst"].append(index[b])
+                arrays["kind"].append(_KIND_INDEX[e.kind])
+                arrays["site"].append(e.site)
+                arrays["resolver"].append(s(e.resolver))
+                arrays["text"].append(s(e.text))
+                arrays["via"].append(s(e.via))
+                arrays["cond"].append(e.condition is not None)
+                arrays["cond_text"].append(s(e.condition))
+            arrays["offsets"].append(len(arrays["dst"]))
+        return cls(list(strings), arrays)
+
+    def node(self, i: int) -> Node:
+        node = self._nodes.get(i)
+        if node is None:
+            st, flags = self.strings, self.flags[i]
+            lo, hi = self.extra_off[i], self.extra_off[i + 1]
+            nrefs = self.extra[lo] if hi > lo else 0
+            refs = tuple(st[x] for x in self.extra[lo + 1 : lo + 1 + nrefs])
+            privileged = tuple(st[x] for x in self.extra[lo + 1 + nrefs : hi])
+            node = Node(self.addresses[i], st[self.name[i]], st[self.section[i]], self.mode[i],
+                        "compressed" if flags & self.COMPRESSED else "vmlinux",
+                        bool(flags & self.RETURNS), bool(flags & self.INIT), refs, privileged)
+            self._nodes[i] = node
+        return node
+
+    def edge(self, j: int) -> Edge:
+        st = self.strings
+
+        def s(i: int) -> str | None:
+            return None if i < 0 else st[i]
+
+        return Edge(KIND_CODES[self.kind[j]], self.site[j], st[self.resolver[j]],
+                    s(self.text[j]) or "", s(self.via[j]), s(self.cond_text[j]))
+
+    def blobs(self) -> tuple[list[str], dict[str, bytes]]:
+        return self.strings, {name: getattr(self, name).tobytes() for name in self.ARRAYS}
+
+    @classmethod
+    def from_blobs(cls, strings: list[str], blobs: dict[str, bytes]) -> GraphTable:
+        arrays = {}
+        for name, code in cls.ARRAYS.items():
+            arr = array(code)
+            arr.frombytes(blobs[name])
+            arrays[name] = arr
+        return cls(strings, arrays)
+
+
+class _NodeView(Mapping):
+    """address -> Node, made on demand."""
+
+    def __init__(self, table: GraphTable):
+        self._t = table
+
+    def __getitem__(self, address: int) -> Node:
+        return self._t.node(self._t.index[address])
+
+    def __contains__(self, address: object) -> bool:
+        return address in self._t.index
+
+    def __iter__(self):
+        return iter(self._t.addresses)
+
+    def __len__(self) -> int:
+        return len(self._t.addresses)
+
+
+class _SuccView(Mapping):
+    """address -> {callee address: Edge}, made on demand (and kept) per caller."""
+
+    def __init__(self, table: GraphTable):
+        self._t = table
+        self._made: dict[int, dict[int, Edge]] = {}
+
+    def __getitem__(self, address: int) -> dict[int, Edge]:
+        out = self._made.get(address)
+        if out is None:
+            t = self._t
+            i = t.index[address]
+            out = {t.addresses[t.dst[j]]: t.edge(j) for j in range(t.offsets[i], t.offsets[i + 1])}
+            self._made[address] = out
+        return out
+
+    def __contains__(self, address: object) -> bool:
+        return address in self._t.index
+
+    def __iter__(self):
+        return iter(self._t.addresses)
+
+    def __len__(self) -> int:
+        return len(self._t.addresses)

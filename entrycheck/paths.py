@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from entrycheck.errors import EntrycheckError
-from entrycheck.model import EDGE_STYLES, Edge, EntryGraph
+from entrycheck.model import EDGE_STYLES, KIND_CODES, Edge, EntryGraph
 
 
 @dataclass(frozen=True)
@@ -77,22 +77,27 @@ def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = fro
     """Breadth-first reach from roots; blocked nodes are reached but not expanded; with
     `within`, only those nodes are visited; edges of `skip_kinds`, into `skip_callees` or
     (with `unconditional`) under a condition are not followed."""
-    seen = set(roots)
+    index, addrs, off, dst, kind, cond = graph.adjacency()
+    skip = {i for i, k in enumerate(KIND_CODES) if k in skip_kinds}
+    root = index.get(graph.root)
+    stop = {index[a] for a in blocked if a in index} - {root}
+    avoid = {index[a] for a in skip_callees if a in index}
+    inside = None if within is None else {index[a] for a in within if a in index}
+    seen = {index[r] for r in roots if r in index}
     queue = deque(seen)
-    succ = graph.succ
     while queue:
-        node = queue.popleft()
-        if node in blocked and node != graph.root:
+        i = queue.popleft()
+        if i in stop:
             continue
-        for nxt, edge in succ.get(node, {}).items():
-            if nxt in seen or (within is not None and nxt not in within):
+        for j in range(off[i], off[i + 1]):
+            n = dst[j]
+            if n in seen or n in avoid or kind[j] in skip or (unconditional and cond[j]):
                 continue
-            if edge.kind in skip_kinds or nxt in skip_callees or (
-                    unconditional and edge.condition):
+            if inside is not None and n not in inside:
                 continue
-            seen.add(nxt)
-            queue.append(nxt)
-    return seen
+            seen.add(n)
+            queue.append(n)
+    return {addrs[i] for i in seen}
 
 
 def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False) -> set[int]:
@@ -141,19 +146,26 @@ def chain(graph: EntryGraph, target: int, rules: PathRules) -> list[Step]:
 
 def _bfs(graph: EntryGraph, target: int, blocked: frozenset[int],
          within: set[int] | None) -> dict[int, int | None]:
-    parents: dict[int, int | None] = {graph.root: None}
-    queue = deque([graph.root])
+    """Breadth-first parents from the root until `target` (addresses)."""
+    index, addrs, off, dst, _, _ = graph.adjacency()
+    goal = index.get(target)
+    root = index[graph.root]
+    stop = {index[a] for a in blocked if a in index}
+    inside = None if within is None else {index[a] for a in within if a in index}
+    parents: dict[int, int | None] = {root: None}
+    queue = deque([root])
     while queue:
-        node = queue.popleft()
-        if node == target:
+        i = queue.popleft()
+        if i == goal:
             break
-        if node in blocked:
+        if i in stop:
             continue
-        for nxt in graph.succ.get(node, ()):
-            if nxt not in parents and (within is None or nxt in within):
-                parents[nxt] = node
-                queue.append(nxt)
-    return parents
+        for j in range(off[i], off[i + 1]):
+            n = dst[j]
+            if n not in parents and (inside is None or n in inside):
+                parents[n] = i
+                queue.append(n)
+    return {addrs[i]: None if p is None else addrs[p] for i, p in parents.items()}
 
 
 def diverge(graph: EntryGraph, reference: EntryGraph, rules: PathRules) -> Divergence:

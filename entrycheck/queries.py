@@ -10,7 +10,7 @@ from entrycheck.analysis import Analysis
 from entrycheck.binary.bzimage import XLF_KERNEL_64, BzImage
 from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.errors import EntrycheckError
-from entrycheck.model import EDGE_STYLES, Edge, EdgeKind, EntryGraph
+from entrycheck.model import EDGE_STYLES, KIND_CODES, Edge, EdgeKind, EntryGraph
 from entrycheck.paths import Step, boot_path, chain, diverge
 from entrycheck.trace.mapping import TraceResult
 
@@ -88,7 +88,10 @@ _INDIRECT = frozenset(k for k, style in EDGE_STYLES.items() if style.indirect)
 def indirect_figures(graph: EntryGraph, functions: set[int]) -> dict:
     """Indirect transfers made by these functions: resolved (distinct caller-callee edges)
     and unresolved (sites)."""
-    resolved = sum(1 for a, _, e in graph.edges() if a in functions and e.kind in _INDIRECT)
+    index, _, off, _, kind, _ = graph.adjacency()
+    codes = {i for i, k in enumerate(KIND_CODES) if k in _INDIRECT}
+    resolved = sum(1 for a in functions if a in index
+                   for j in range(off[index[a]], off[index[a] + 1]) if kind[j] in codes)
     unresolved = sum(1 for u in graph.unresolved if u.function in functions)
     return {"resolved": resolved, "unresolved": unresolved,
             "share_resolved": _share(resolved, unresolved)}

@@ -62,5 +62,5 @@ def _join(graph: EntryGraph, native: EntryGraph) -> EntryGraph:
                 EdgeKind.HANDOFF, hand.site, "handoff", hand.text, "the decompressed vmlinux")
         unresolved += native.unresolved
     resolved = dict(graph.resolved)
-    return EntryGraph(graph.entry, graph.root, nodes, succ, unresolved, resolved,
-                      graph.handoffs)
+    return EntryGraph.build(graph.entry, graph.root, nodes, succ, unresolved=unresolved,
+                            resolved=resolved, handoffs=graph.handoffs)
