@@ -11,10 +11,8 @@ from pathlib import Path
 from entrycheck import __version__, cache
 from entrycheck.binary.functions import FunctionTable, NameIndex
 from entrycheck.binary.image import Image
-from entrycheck.decode.decoder import instruction_text
 from entrycheck.entries import Entry, find_entries, select_entry
 from entrycheck.errors import EntrycheckError
-from entrycheck.graph import GraphBuilder
 from entrycheck.knowledge import Knowledge, x86
 from entrycheck.model import EntryGraph, GraphTable, Unresolved
 from entrycheck.paths import PathRules
@@ -66,6 +64,8 @@ class Analysis:
 
     def instruction_text(self, address: int, mode: int) -> str:
         """The instruction at an address of this image (for people)."""
+        from entrycheck.decode.decoder import instruction_text
+
         image = self.__dict__.get("_image")
         if image is None:
             image = self.__dict__["_image"] = Image(self.image)
@@ -134,6 +134,8 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
             result.image = str(path)  # the same build, read from a copy with or without DWARF
             result.cached = True
             return result
+    from entrycheck.graph import GraphBuilder  # the decoder and resolvers: not for a cache hit
+
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     functions = FunctionTable(image)

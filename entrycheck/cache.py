@@ -15,10 +15,10 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import tempfile
 import zlib
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,30 @@ def code_digest() -> str:
     root = Path(__file__).parent
     for path in sorted([*root.rglob("*.py"), *root.glob("data/*.yaml")]):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    versions = _library_versions()
     for lib in LIBRARIES:
-        try:
-            digest.update(f"{lib}={metadata.version(lib)}\0".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"{lib}=absent\0".encode())
+        digest.update(f"{lib}={versions.get(_dist(lib), 'absent')}\0".encode())
     return digest.hexdigest()[:24]
+
+
+def _dist(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
+def _library_versions() -> dict[str, str]:
+    """Installed distributions' versions from their `NAME-VERSION.dist-info` folders (what
+    importlib.metadata reads, without its import time)."""
+    out: dict[str, str] = {}
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            continue
+        for entry in names:
+            if entry.endswith(".dist-info") and "-" in entry:
+                dist, _, version = entry[: -len(".dist-info")].partition("-")
+                out.setdefault(_dist(dist), version)
+    return out
 
 
 def _entry_path(folder: Path, kind: str, key: list[str]) -> Path:

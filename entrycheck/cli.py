@@ -12,18 +12,16 @@ from pathlib import Path
 from entrycheck import __version__, queries, safeio
 from entrycheck.analysis import Analysis, analyse
 from entrycheck.binary import bzimage
-from entrycheck.binary.dwarf import DwarfIndex
-from entrycheck.binary.functions import FunctionTable
-from entrycheck.binary.image import Image
-from entrycheck.check import evaluate, formats, rules, sarif
-from entrycheck.errors import EntrycheckError
+from entrycheck.check import FORMATS, RULES_URL, SEVERITIES
+from entrycheck.errors import EntrycheckError, did_you_mean
 from entrycheck.progress import progress_bar
 from entrycheck.render import render
-from entrycheck.report.html import write_report
-from entrycheck.splice import splice
 from entrycheck.trace import files as trace_files
-from entrycheck.trace import qemu
+from entrycheck.trace.mapping import ENTRIES as TRACE_ENTRIES
 from entrycheck.trace.mapping import INIT_END
+
+# The check, reports, traces, splicing and DWARF are imported where a command needs them:
+# a cached answer should not pay for modules it does not use.
 
 
 def builtin_rules() -> Path:
@@ -85,7 +83,7 @@ def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
                    entry: argparse.ArgumentParser) -> None:
     """Commands beyond the path queries: traces, the check, reports, the cross-check."""
     p = sub.add_parser("trace", parents=[common], help="boot under QEMU, record what ran")
-    p.add_argument("--entry", required=True, choices=qemu.ENTRIES)
+    p.add_argument("--entry", required=True, choices=TRACE_ENTRIES)
     p.add_argument("-o", "--output", type=Path, required=True, help="trace file (JSON)")
     p.add_argument("--kernel", type=Path,
                    help="what QEMU boots: the bzImage for native (required), the vmlinux "
@@ -100,17 +98,17 @@ def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p.add_argument("--write-baseline", type=Path, metavar="FILE",
                    help="write the current findings as a baseline")
     p.add_argument("--rules", type=Path, help="rules folder or file (default: built-in rules)")
-    p.add_argument("--format", choices=sorted(formats.FORMATTERS), default=None,
+    p.add_argument("--format", choices=FORMATS, default=None,
                    help="text (default), json (the same as --json), sarif or junit")
     p.add_argument("--output", type=Path, help="write the report here instead of stdout")
-    p.add_argument("--fail-on", choices=rules.SEVERITIES, default="warning",
+    p.add_argument("--fail-on", choices=SEVERITIES, default="warning",
                    help="lowest severity that fails the check (default: warning)")
     p.add_argument("--source-root", action="append", default=[], metavar="DIR",
                    help="where DWARF's source file names start (SARIF gives paths under it "
                         "relative to %%SRCROOT%%); default: the build directory DWARF names")
     p.add_argument("--rules-url", metavar="URL", default=None,
                    help="where rules/README.md is served, for SARIF help links "
-                        f"(default: {sarif.RULES_URL})")
+                        f"(default: {RULES_URL})")
     p = sub.add_parser("report", parents=[common],
                        help="write an HTML report (index.html, report.json, SVG graphs) to DIR")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
@@ -199,6 +197,9 @@ def _run(args: argparse.Namespace) -> dict:
     if args.command == "skip":
         return _skip(args, analysis, entry_name)
     if args.command == "report":
+        from entrycheck.check import evaluate, rules
+        from entrycheck.report.html import write_report
+
         rule_set = rules.load_rules(args.rules or builtin_rules(), defined)
         findings = [f.as_json() for f in evaluate.evaluate(analysis, rule_set) if not f.suppressed]
         return write_report(analysis, args.output, force=args.force, findings=findings,
@@ -213,7 +214,7 @@ def _known_entry(analysis: Analysis, name: str) -> None:
     names = [e.name for e in analysis.entries]
     if name not in names:
         catalogue = [spec.name for spec in analysis.knowledge.entries]
-        hint = rules.did_you_mean(name, names + catalogue)
+        hint = did_you_mean(name, names + catalogue)
         raise EntrycheckError(f"no entry {safeio.shown(name)!r} in this image (entries found: "
                               f"{', '.join(names) or 'none'}){hint}")
 
@@ -254,7 +255,7 @@ def _why(args: argparse.Namespace, analysis: Analysis, image: Path, defined: lis
             raise
         if not analysis.names.candidates(args.function):
             names = set(analysis.names.by_name) | _inlined_names(analysis, entry_name)
-            hint = rules.did_you_mean(args.function, names)
+            hint = did_you_mean(args.function, names)
             raise EntrycheckError(f"{exc}{hint}") from None
     # a function off the boot path: look through everything the entry reaches
     complete = _analysis(args, image, defined, show, complete=True)
@@ -267,6 +268,8 @@ def _inlined_names(analysis: Analysis, entry_name: str) -> set[str]:
     if not analysis.has_dwarf:
         return set()
     graph = analysis.graph(entry_name)
+    from entrycheck.binary.dwarf import DwarfIndex
+
     index = DwarfIndex(Path(analysis.image))
     try:
         index.inlined_in({n.name: a for a, n in graph.nodes.items()})
@@ -283,6 +286,9 @@ def _trace(args: argparse.Namespace, image_path: Path) -> dict:
         raise EntrycheckError("trace --entry native needs --kernel BZIMAGE (the vmlinuz)")
     if args.output.exists() and not _is_trace(args.output):
         raise EntrycheckError(f"{args.output} exists and is not a trace file: not overwriting")
+    from entrycheck.binary.image import Image
+    from entrycheck.trace import qemu
+
     image = Image(image_path)
     result = qemu.run_boot(args.entry, kernel, image, until=args.until, timeout=args.timeout)
     trace_files.write_trace(result, args.output)
@@ -308,11 +314,15 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
     if not compressed.exists():
         raise EntrycheckError(f"{compressed}: missing (build the bzImage target)")
     header = bzimage.parse(bz_path).entry_addresses() if bz_path and bz_path.exists() else None
+    from entrycheck.splice import splice
+
     return splice(analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header,
                           complete=complete), analysis)
 
 
 def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
+    from entrycheck.check import evaluate, formats, rules
+
     fmt = args.format or ("json" if args.json else "text")
     if args.json and fmt != "json":
         raise EntrycheckError(f"--json asks for JSON, --format {fmt} for {fmt}: give one of them")
@@ -351,6 +361,9 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
 
 
 def _crosscheck(args: argparse.Namespace, image_path: Path) -> dict:
+    from entrycheck.binary.functions import FunctionTable
+    from entrycheck.binary.image import Image
+
     image = Image(image_path)
     head = {"format": queries.FORMAT, "command": "crosscheck", "image": str(image_path),
             "build_id": image.build_id}

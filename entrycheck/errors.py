@@ -1,5 +1,19 @@
 """User-facing errors: each one becomes a single stderr line and exit code 2."""
 
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
 
 class EntrycheckError(Exception):
     """A problem with the user's input (image, entry, function, rule file)."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """` (did you mean a, b or c?)` for the three closest candidates (difflib), or ``."""
+    close = difflib.get_close_matches(name[:200], sorted(set(candidates)), n=3)
+    if not close:
+        return ""
+    listed = ", ".join(close[:-1]) + (" or " if len(close) > 1 else "") + close[-1]
+    return f" (did you mean {listed}?)"

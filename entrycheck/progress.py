@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 
 def progress_bar(enabled: bool = True) -> Callable[[str, int, int], None] | None:
     """A callback `(step, done, total)`, or None when stderr is not a terminal."""
     if not enabled or not sys.stderr.isatty():
         return None
+    from rich.console import Console  # only on a terminal: rich takes a while to import
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     # rich's default console is stdout's: the bar would put \r and \n into a redirected stdout
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                    transient=True, console=Console(file=sys.stderr))

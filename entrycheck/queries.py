@@ -8,7 +8,6 @@ from pathlib import Path
 
 from entrycheck.analysis import Analysis
 from entrycheck.binary.bzimage import XLF_KERNEL_64, BzImage
-from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.errors import EntrycheckError
 from entrycheck.model import EDGE_STYLES, KIND_CODES, Edge, EdgeKind, EntryGraph
 from entrycheck.paths import Step, boot_path, chain, diverge
@@ -180,6 +179,8 @@ def _inlined_chain(analysis: Analysis, graph: EntryGraph, helper: str) -> list[S
         raise EntrycheckError(f"no function named {helper!r} in {analysis.image}, and without "
                               "DWARF inlined helpers are invisible (use the vmlinux with "
                               "debug info)")
+    from entrycheck.binary.dwarf import DwarfIndex
+
     path = boot_path(graph, analysis.rules)
     hosts = {graph.name(a): a for a in path}
     found = DwarfIndex(Path(analysis.image)).inlined_in(hosts)

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from entrycheck.check.formats import counted
-from entrycheck.report.html import summary_lines
+
+def counted(n: int, noun: str) -> str:
+    """`1 error`, `2 errors`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """Text form of a report's summary."""
+    out = [f"wrote {summary['output']}/index.html ({len(summary['files'])} files) in "
+           f"{summary['seconds']:.1f} s"]
+    for name, g in summary["graphs"].items():
+        hidden = f", {g['collapsed']} functions collapsed" if g["collapsed"] else ""
+        out.append(f"  graph {name}: {g['nodes']} nodes, {g['edges']} edges{hidden}"
+                   f"{'' if g['svg'] else ' (DOT only)'}")
+    if summary["graphviz"]["note"]:
+        out.append(f"  note: {summary['graphviz']['note']}")
+    return out
 
 
 def _lines_entries(r: dict) -> list[str]:

@@ -14,8 +14,6 @@ import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import capstone
-
 from entrycheck.binary.image import Image
 from entrycheck.errors import EntrycheckError
 
@@ -412,6 +410,8 @@ def read_code(bz: BzImage, addr: int, size: int) -> bytes:
 
 def decode_at(bz: BzImage, addr: int, mode: int, count: int = 6) -> list[tuple[int, str]]:
     """The first `count` instructions at an entry, decoded with capstone in `mode` bits."""
+    import capstone  # for this dump only
+
     cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if mode == 64 else
                      capstone.CS_MODE_32)
     out = []

@@ -11,7 +11,8 @@ from entrycheck import safeio
 from entrycheck.analysis import Analysis
 from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.binary.functions import normalise_name
-from entrycheck.check.rules import SEVERITIES, Matcher, Rule
+from entrycheck.check import SEVERITIES
+from entrycheck.check.rules import Matcher, Rule
 from entrycheck.errors import EntrycheckError
 from entrycheck.model import EntryGraph
 from entrycheck.paths import boot_path, chain, diverge

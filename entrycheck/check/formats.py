@@ -7,11 +7,7 @@ from collections.abc import Callable
 from xml.etree import ElementTree as ET
 
 from entrycheck.check.sarif import sarif
-
-
-def counted(n: int, noun: str) -> str:
-    """`1 error`, `2 errors`."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+from entrycheck.render import counted
 
 
 def text(report: dict) -> str:

@@ -14,7 +14,6 @@ alias limits; nodes are walked, never constructed into Python objects.
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 from collections.abc import Iterable
@@ -26,10 +25,10 @@ import re2
 import yaml
 
 from entrycheck import safeio
-from entrycheck.errors import EntrycheckError
+from entrycheck.check import SEVERITIES
+from entrycheck.errors import EntrycheckError, did_you_mean
 from entrycheck.knowledge import x86
 
-SEVERITIES = ("error", "warning", "note")
 MATCHER_KEYS = ("function", "inlined", "data", "instruction")
 REQUIREMENTS = ("reached_by_all", "not_reached_by", "native_only")
 GENERIC = ("native_only_init",)
@@ -308,15 +307,6 @@ def _entry(node: yaml.ScalarNode, known: frozenset[str]) -> str:
                              f"{did_you_mean(node.value, known)} (not catalogued; define it "
                              "with --entry NAME=SYMBOL)")
     return node.value
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """` (did you mean a, b or c?)` for the three closest candidates (difflib), or ``."""
-    close = difflib.get_close_matches(name[:200], sorted(set(candidates)), n=3)
-    if not close:
-        return ""
-    listed = ", ".join(close[:-1]) + (" or " if len(close) > 1 else "") + close[-1]
-    return f" (did you mean {listed}?)"
 
 
 def _mapping(node: yaml.Node, message: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:

@@ -16,9 +16,9 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from entrycheck import __version__
+from entrycheck.check import RULES_URL
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-RULES_URL = "https://example.org/entrycheck/rules/README.md"  # `check --rules-url` overrides
 SRCROOT = "%SRCROOT%"
 _LEVEL = {"error": "error", "warning": "warning", "note": "note"}
 

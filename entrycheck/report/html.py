@@ -86,19 +86,6 @@ def _summary(analysis: Analysis, data: dict, out_dir: Path, files: list[str],
             "seconds": round(seconds, 3)}
 
 
-def summary_lines(summary: dict) -> list[str]:
-    """Text form of the summary (for render.py)."""
-    out = [f"wrote {summary['output']}/index.html ({len(summary['files'])} files) in "
-           f"{summary['seconds']:.1f} s"]
-    for name, g in summary["graphs"].items():
-        hidden = f", {g['collapsed']} functions collapsed" if g["collapsed"] else ""
-        out.append(f"  graph {name}: {g['nodes']} nodes, {g['edges']} edges{hidden}"
-                   f"{'' if g['svg'] else ' (DOT only)'}")
-    if summary["graphviz"]["note"]:
-        out.append(f"  note: {summary['graphviz']['note']}")
-    return out
-
-
 # -- the folder ----------------------------------------------------------------------
 
 

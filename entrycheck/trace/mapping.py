@@ -26,6 +26,7 @@ from entrycheck.binary.functions import Function
 from entrycheck.errors import EntrycheckError
 
 INIT_END = "init-end"
+ENTRIES = ("native", "pvh")  # what a QEMU boot can enter through
 _INSN = re.compile(r"^0x([0-9a-fA-F]+):")
 
 

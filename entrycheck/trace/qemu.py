@@ -19,10 +19,9 @@ from entrycheck.binary import bzimage
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import XEN_ELFNOTE_PHYS32_ENTRY, Image
 from entrycheck.errors import EntrycheckError
-from entrycheck.trace.mapping import INIT_END, InAsmParser, Mapper, TraceResult
+from entrycheck.trace.mapping import ENTRIES, INIT_END, InAsmParser, Mapper, TraceResult
 
 QEMU = "qemu-system-x86_64"
-ENTRIES = ("native", "pvh")
 END_MARKERS = ("No working init found", "Unable to mount root fs")
 POLL_SECONDS = 0.05
 APPEND = "nokaslr console=ttyS0 panic=-1"
