@@ -72,6 +72,7 @@ class GraphBuilder:
         self._plans: dict[tuple[int, int, int], Plan] = {}
         self._starts: dict[int, tuple[tuple[int, ...], tuple[tuple[int, str], ...]]] = {}
         self._refs: dict[tuple[int, int, int], tuple[str, ...]] = {}
+        self._symbols: dict[int, str | None] = {}  # data address -> the object holding it
 
     def plan(self, func: Function, mode: int, at: int) -> Plan:
         """What a decoded function links to whatever the entry, and its unresolved sites."""
@@ -80,20 +81,27 @@ class GraphBuilder:
         if plan is not None:
             return plan
         facts = self.facts(func, mode, at)
-        links: list[tuple[str, Link, Function]] = []
+        steps: list[Step] = []
+        marks: list[tuple[str, Link]] = []
         linked: set[int] = set()
         at_target = self.functions.at
+        exceptions = self.exception_entries
         for r in self.resolvers:
+            weak = r.weak
             for link in r.links(func, facts):
                 if link.target is None:
-                    links.append((r.name, link, func))
+                    marks.append((r.name, link))
                     linked.add(link.site)
                     continue
                 callee = at_target(link.target)
-                if callee is not None:
-                    links.append((r.name, link, callee))
-                    if link.resolves:
-                        linked.add(link.site)
+                if callee is None:
+                    continue
+                kind = EdgeKind.EXCEPTION if callee.start in exceptions else link.kind
+                edge = Edge(kind, link.site, r.name, link.text, link.via, link.condition)
+                steps.append(Step(callee, link.mode, link.target, edge, weak,
+                                  link.tail or link.kind in _TAIL, link.slot))
+                if link.resolves:
+                    linked.add(link.site)
         unresolved = []
         for site in facts.sites:
             reason = _UNRESOLVED_REASON.get(site.how)
@@ -103,7 +111,13 @@ class GraphBuilder:
                 reason = f"no function holds the target {site.target:#x}"
             text = instruction_text(self.image.read, site.address, site.mode)
             unresolved.append(Unresolved(func.start, site.address, text, reason))
-        plan = self._plans[key] = Plan(facts, links, unresolved)
+        counted = {}
+        for step in steps:
+            counted.setdefault(step.edge.resolver, set()).add(step.edge.site)
+        for resolver, link in marks:
+            counted.setdefault(resolver, set()).add(link.site)
+        plan = self._plans[key] = Plan(facts, steps, marks, unresolved,
+                                       {r: frozenset(s) for r, s in counted.items()})
         return plan
 
     def facts(self, func: Function, mode: int, at: int) -> FunctionFacts:
@@ -126,10 +140,14 @@ class GraphBuilder:
         names = self._refs.get(key)
         if names is None:
             found = set()
+            symbols = self._symbols
             for addr in self._facts[key].data_refs:
-                sym = self.image.symbol_covering(addr)
-                if sym is not None and sym.size:
-                    found.add(sym.name)
+                name = symbols.get(addr, 0)
+                if name == 0:
+                    sym = self.image.symbol_covering(addr)
+                    name = symbols[addr] = sym.name if sym is not None and sym.size else None
+                if name is not None:
+                    found.add(name)
             names = self._refs[key] = tuple(sorted(found))
         return names
 
@@ -140,12 +158,26 @@ class GraphBuilder:
         return Walk(self, entry, stop, init).run()
 
 
+class Step(NamedTuple):
+    """One entry-independent edge of a decoded function, made once for every entry."""
+
+    callee: Function
+    mode: int
+    target: int
+    edge: Edge
+    weak: bool            # gives way to another resolver's edge between the pair
+    tail: bool            # control leaves the caller for good there
+    slot: int | None      # the data slot the target was read from
+
+
 class Plan(NamedTuple):
-    """A decoded function with its entry-independent links and its unresolved sites."""
+    """A decoded function with its entry-independent edges and its unresolved sites."""
 
     facts: FunctionFacts
-    links: list[tuple[str, Link, Function]]  # (resolver, link, callee)
+    steps: list[Step]
+    marks: list[tuple[str, Link]]   # sites accounted for without an edge (handoffs...)
     unresolved: list[Unresolved]
+    counted: dict[str, frozenset[int]]  # resolver -> sites it resolved
 
 
 def _merge(a, b):
@@ -296,8 +328,29 @@ class Walk:
         if facts.privileged:
             node.privileged = tuple(sorted({*node.privileged, *facts.privileged}))
         caller = func.start
-        for resolver, link, callee in plan.links:
-            self.link(caller, link, resolver, callee)
+        out = self.succ[caller]
+        seen, tails, weak_pairs = self.seen, self.tails, self.weak
+        for callee, mode_, target, edge, weak, tail, slot in plan.steps:
+            start = callee.start
+            key = (start, mode_, target)
+            if key not in seen:
+                self._visit(callee, mode_, target)
+            have = out.get(start)
+            if have is None:
+                out[start] = edge
+                if weak:
+                    weak_pairs.add((caller, start))
+            elif not weak and (caller, start) in weak_pairs:
+                out[start] = edge
+                weak_pairs.discard((caller, start))
+            if tail:
+                tails.add((caller, start))
+            if slot is not None:
+                self.slot_edges.append((caller, start, slot))
+        for resolver, link in plan.marks:
+            self.link(caller, link, resolver)
+        for resolver, sites in plan.counted.items():
+            self.resolved[resolver].update(sites)
         for site in facts.sites:
             if site.how == How.FALLTHROUGH and site.after_call is not None:
                 self.after_calls.append((caller, site.target, site.after_call))
@@ -313,18 +366,17 @@ class Walk:
     def _propagate_returns(self) -> None:
         """A function returns if it has a `ret`, or tail-jumps to one that returns."""
         nodes = self.nodes
-        by_caller: dict[int, list[int]] = defaultdict(list)
+        callers: dict[int, list[int]] = defaultdict(list)
         for a, b in self.tails:
-            by_caller[a].append(b)
-        changed = True
-        while changed:
-            changed = False
-            for a, callees in by_caller.items():
+            callers[b].append(a)
+        work = [a for a, n in nodes.items() if n.returns]
+        while work:
+            b = work.pop()
+            for a in callers.get(b, ()):
                 node = nodes.get(a)
-                if node is None or node.returns:
-                    continue
-                if any(b in nodes and nodes[b].returns for b in callees):
-                    node.returns = changed = True
+                if node is not None and not node.returns:
+                    node.returns = True
+                    work.append(a)
 
     def _drop_falls_after_noreturn(self) -> None:
         """A fall-through after a trailing call holds only if the callee returns."""

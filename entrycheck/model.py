@@ -256,42 +256,54 @@ class GraphTable:
 
     @classmethod
     def from_dicts(cls, nodes: dict[int, Node], succ: dict[int, dict[int, Edge]]) -> GraphTable:
-        strings: dict[str, int] = {}
+        strings: dict[str | None, int] = {None: -1}
 
         def s(text: str | None) -> int:
-            return -1 if text is None else strings.setdefault(text, len(strings))
+            i = strings.get(text)
+            if i is None:
+                i = strings[text] = len(strings) - 1
+            return i
 
-        arrays = {name: array(code) for name, code in cls.ARRAYS.items()}
         order = sorted(nodes)
         index = {a: i for i, a in enumerate(order)}
-        extra = arrays["extra"]
-        arrays["extra_off"].append(0)
-        arrays["offsets"].append(0)
+        cols: dict[str, list[int]] = {name: [] for name in cls.ARRAYS}
+        name, section, mode, flags = cols["name"], cols["section"], cols["mode"], cols["flags"]
+        extra, extra_off, offsets = cols["extra"], cols["extra_off"], cols["offsets"]
+        dst, kind, site, resolver = cols["dst"], cols["kind"], cols["site"], cols["resolver"]
+        text, via, cond, cond_text = cols["text"], cols["via"], cols["cond"], cols["cond_text"]
+        extra_off.append(0)
+        offsets.append(0)
+        kinds = _KIND_INDEX
         for a in order:
             n = nodes[a]
-            arrays["addresses"].append(a)
-            arrays["name"].append(s(n.name))
-            arrays["section"].append(s(n.section))
-            arrays["mode"].append(n.mode)
-            arrays["flags"].append(cls.RETURNS * n.returns | cls.INIT * n.init
-                                   | cls.COMPRESSED * (n.image == "compressed"))
+            name.append(s(n.name))
+            section.append(s(n.section))
+            mode.append(n.mode)
+            flags.append(cls.RETURNS * n.returns | cls.INIT * n.init
+                         | cls.COMPRESSED * (n.image == "compressed"))
             extra.append(len(n.refs))
             extra.extend(s(r) for r in n.refs)
             extra.extend(s(p) for p in n.privileged)
-            arrays["extra_off"].append(len(extra))
-            for b, e in sorted(succ.get(a, {}).items()):
-                if b not in index:
-                    continue
-                arrays["dst"].append(index[b])
-                arrays["kind"].append(_KIND_INDEX[e.kind])
-                arrays["site"].append(e.site)
-                arrays["resolver"].append(s(e.resolver))
-                arrays["text"].append(s(e.text))
-                arrays["via"].append(s(e.via))
-                arrays["cond"].append(e.condition is not None)
-                arrays["cond_text"].append(s(e.condition))
-            arrays["offsets"].append(len(arrays["dst"]))
-        return cls(list(strings), arrays)
+            extra_off.append(len(extra))
+            out = succ.get(a)
+            if out:
+                for b in sorted(out):
+                    j = index.get(b)
+                    if j is None:
+                        continue
+                    e = out[b]
+                    dst.append(j)
+                    kind.append(kinds[e.kind])
+                    site.append(e.site)
+                    resolver.append(s(e.resolver))
+                    text.append(s(e.text) if e.text else -1)
+                    via.append(s(e.via))
+                    cond.append(e.condition is not None)
+                    cond_text.append(s(e.condition))
+            offsets.append(len(dst))
+        cols["addresses"] = order
+        arrays = {k: array(code, cols[k]) for k, code in cls.ARRAYS.items()}
+        return cls([t for t in strings if t is not None], arrays)
 
     def node(self, i: int) -> Node:
         node = self._nodes.get(i)

@@ -29,6 +29,7 @@ class Ops(Resolver):
         self.noreturn = ctx.addresses("noreturn")
         self.dead_ends = ctx.addresses("error_exits")
         self.must = lru_cache(maxsize=4096)(self._must)
+        self._sites: dict[int, tuple[FunctionFacts, list]] = {}
 
     def _must(self, func: Function, mode: int, start: int) -> frozenset[int]:
         return must_execute(self.ctx.image.read, func, mode, start, self.noreturn,
@@ -40,9 +41,12 @@ class Ops(Resolver):
             stores.append((store.slot, store.value, func.start, store.address))
             walk.store(store.slot, store.value, func.start)
         claimed = []
-        for site in facts.sites:
-            if site.slot is None or site.how not in (How.SLOT, How.REGISTER):
-                continue
+        key = id(facts)
+        found = self._sites.get(key)
+        if found is None or found[0] is not facts:
+            found = self._sites[key] = (facts, [s for s in facts.sites if s.slot is not None
+                                                and s.how in (How.SLOT, How.REGISTER)])
+        for site in found[1]:
             walk.watch(site.slot, self._stored(walk, func.start, site))
             if walk.stores.get(site.slot):
                 claimed.append(site.address)

@@ -21,11 +21,20 @@ class StaticCalls(Resolver):
                          for f in ctx.functions.all_named(use.function)}
         self.trampolines = {f.start: f.name for f in ctx.functions
                             if f.name.startswith(TRAMPOLINE_PREFIX)}
+        self._sites: dict[int, tuple[FunctionFacts, list]] = {}
+
+    def _relevant(self, facts: FunctionFacts) -> list:
+        """The function's direct sites into trampolines or updaters (kept per decode)."""
+        key = id(facts)
+        found = self._sites.get(key)
+        if found is None or found[0] is not facts:
+            sites = [s for s in facts.sites if s.how == How.DIRECT
+                     and (s.target in self.trampolines or s.target in self.updaters)]
+            found = self._sites[key] = (facts, sites)
+        return found[1]
 
     def walk(self, walk, func: Function, facts: FunctionFacts) -> list[int]:
-        for site in facts.sites:
-            if site.how != How.DIRECT:
-                continue
+        for site in self._relevant(facts):
             if site.target in self.trampolines:
                 walk.watch(site.target, self._stored(walk, func.start, site))
             use = self.updaters.get(site.target)
