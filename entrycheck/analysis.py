@@ -17,7 +17,7 @@ from entrycheck.knowledge import Knowledge, x86
 from entrycheck.model import EntryGraph, GraphTable, Unresolved
 from entrycheck.paths import PathRules
 
-FORMAT = 4  # of the cached data
+FORMAT = 5  # of the cached data
 
 
 @dataclass

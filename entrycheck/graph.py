@@ -238,7 +238,7 @@ class Walk:
         if callee.start not in out or (pair in self.weak and resolver not in self.b.weak):
             kind = EdgeKind.EXCEPTION if callee.start in self.b.exception_entries else link.kind
             out[callee.start] = Edge(kind, link.site, resolver, link.text, link.via,
-                                     link.condition)
+                                     link.condition, link.storer)
             if resolver in self.b.weak:
                 self.weak.add(pair)
             else:

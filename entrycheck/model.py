@@ -144,6 +144,7 @@ class Edge(NamedTuple):
     text: str = ""
     via: str | None = None
     condition: str | None = None
+    storer: int | None = None  # for a target an entry's code stored: the function that did
 
     def as_json(self) -> dict:
         out = {"kind": str(self.kind), "site": f"{self.site:#x}", "instruction": self.text,
@@ -228,6 +229,10 @@ class EntryGraph:
         t = self.table
         return t.index, t.addresses, t.offsets, t.dst, t.kind, t.cond
 
+    def storers(self) -> array:
+        """Per edge, the node index of the function whose store gave its target, or -1."""
+        return self.table.storer
+
     def name(self, address: int) -> str:
         return self.nodes[address].name
 
@@ -242,7 +247,7 @@ class GraphTable:
     ARRAYS: ClassVar[dict[str, str]] = {
         "addresses": "Q", "name": "l", "section": "l", "mode": "b", "flags": "b",
         "extra_off": "l", "extra": "l", "offsets": "l", "dst": "l", "kind": "b", "site": "Q",
-        "resolver": "l", "text": "l", "via": "l", "cond": "b", "cond_text": "l"}
+        "resolver": "l", "text": "l", "via": "l", "cond": "b", "cond_text": "l", "storer": "l"}
     RETURNS: ClassVar[int] = 1
     INIT: ClassVar[int] = 2
     COMPRESSED: ClassVar[int] = 4
@@ -271,6 +276,7 @@ class GraphTable:
         extra, extra_off, offsets = cols["extra"], cols["extra_off"], cols["offsets"]
         dst, kind, site, resolver = cols["dst"], cols["kind"], cols["site"], cols["resolver"]
         text, via, cond, cond_text = cols["text"], cols["via"], cols["cond"], cols["cond_text"]
+        storer = cols["storer"]
         extra_off.append(0)
         offsets.append(0)
         kinds = _KIND_INDEX
@@ -300,6 +306,7 @@ class GraphTable:
                     via.append(s(e.via))
                     cond.append(e.condition is not None)
                     cond_text.append(s(e.condition))
+                    storer.append(-1 if e.storer is None else index.get(e.storer, -1))
             offsets.append(len(dst))
         cols["addresses"] = order
         arrays = {k: array(code, cols[k]) for k, code in cls.ARRAYS.items()}
@@ -325,8 +332,10 @@ class GraphTable:
         def s(i: int) -> str | None:
             return None if i < 0 else st[i]
 
+        by = self.storer[j]
         return Edge(KIND_CODES[self.kind[j]], self.site[j], st[self.resolver[j]],
-                    s(self.text[j]) or "", s(self.via[j]), s(self.cond_text[j]))
+                    s(self.text[j]) or "", s(self.via[j]), s(self.cond_text[j]),
+                    None if by < 0 else self.addresses[by])
 
     def blobs(self) -> tuple[list[str], dict[str, bytes]]:
         return self.strings, {name: getattr(self, name).tobytes() for name in self.ARRAYS}

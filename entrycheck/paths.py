@@ -73,11 +73,17 @@ class Divergence:
 
 def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = frozenset(),
           within: set[int] | None = None, skip_kinds: frozenset = frozenset(),
-          skip_callees: frozenset[int] = frozenset(), unconditional: bool = False) -> set[int]:
+          skip_callees: frozenset[int] = frozenset(), unconditional: bool = False,
+          stored_on_path: bool = False) -> set[int]:
     """Breadth-first reach from roots; blocked nodes are reached but not expanded; with
     `within`, only those nodes are visited; edges of `skip_kinds`, into `skip_callees` or
-    (with `unconditional`) under a condition are not followed."""
+    (with `unconditional`) under a condition are not followed; with `stored_on_path`, an
+    edge whose target a store gave is followed once the storing function is reached (a
+    store that runs only later, such as native_kick_ap's into initial_code for secondary
+    CPUs, does not decide an earlier call)."""
     index, addrs, off, dst, kind, cond = graph.adjacency()
+    storer = graph.storers() if stored_on_path else None
+    waiting: dict[int, list[int]] = {}  # storer index -> destinations held back
     skip = {i for i, k in enumerate(KIND_CODES) if k in skip_kinds}
     root = index.get(graph.root)
     stop = {index[a] for a in blocked if a in index} - {root}
@@ -87,6 +93,10 @@ def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = fro
     queue = deque(seen)
     while queue:
         i = queue.popleft()
+        for n in waiting.pop(i, ()):
+            if n not in seen:
+                seen.add(n)
+                queue.append(n)
         if i in stop:
             continue
         for j in range(off[i], off[i + 1]):
@@ -94,6 +104,9 @@ def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = fro
             if n in seen or n in avoid or kind[j] in skip or (unconditional and cond[j]):
                 continue
             if inside is not None and n not in inside:
+                continue
+            if storer is not None and storer[j] >= 0 and storer[j] not in seen:
+                waiting.setdefault(storer[j], []).append(n)
                 continue
             seen.add(n)
             queue.append(n)
@@ -109,7 +122,7 @@ def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False) ->
     skip = _DEFERRED_KINDS if with_faults else _DEFERRED_KINDS | _FAULT_KINDS
     callees = rules.early_unavailable | (frozenset() if with_faults else rules.reports)
     return reach(graph, [graph.root], rules.blocked, skip_kinds=skip, skip_callees=callees,
-                 unconditional=True)
+                 unconditional=True, stored_on_path=True)
 
 
 def normal_flow(graph: EntryGraph, rules: PathRules) -> set[int]:

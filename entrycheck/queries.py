@@ -10,7 +10,7 @@ from entrycheck.analysis import Analysis
 from entrycheck.binary.bzimage import XLF_KERNEL_64, BzImage
 from entrycheck.errors import EntrycheckError
 from entrycheck.model import EDGE_STYLES, KIND_CODES, Edge, EdgeKind, EntryGraph
-from entrycheck.paths import Step, boot_path, chain, diverge
+from entrycheck.paths import Step, boot_path, chain, diverge, normal_flow
 from entrycheck.trace.mapping import TraceResult
 
 SCOPES = ("init", "early", "all")
@@ -219,14 +219,26 @@ def validate(analysis: Analysis, trace: TraceResult, entry: str) -> dict:
         raise EntrycheckError(f"the trace is of a {str(trace.entry)[:40]} boot, not of "
                               f"{graph.entry}")
     missing, last_known = [], None
+    unresolved: dict[int, list[str]] = {}
+    for u in graph.unresolved:
+        unresolved.setdefault(u.function, []).append(u.reason)
     for name in trace.functions:
         if trace.addresses.get(name) in graph.nodes:
             last_known = name
-        else:
-            missing.append({"function": name, "after": last_known,
-                            "physical": name in trace.physical})
+            continue
+        lost = "a transfer from code the graph does not reach"
+        before = trace.addresses.get(last_known) if last_known else None
+        if before in unresolved:
+            reasons = Counter(unresolved[before]).most_common(1)[0][0]
+            lost = f"an indirect transfer of {last_known} ({len(unresolved[before])} " \
+                   f"unresolved: {reasons})"
+        missing.append({"function": name, "after": last_known, "lost": lost,
+                        "physical": name in trace.physical})
     out = _header(analysis, "validate")
     traced = len(trace.functions)
+    until_boot_end = trace.until in analysis.knowledge.names("boot_ends", analysis.kind)
+    normal = boot_path(graph, analysis.rules) if until_boot_end else \
+        normal_flow(graph, analysis.rules)
     out.update({
         "entry": graph.entry,
         "trace": {"entry": trace.entry, "until": trace.until, "build_id": trace.build_id,
@@ -235,5 +247,8 @@ def validate(analysis: Analysis, trace: TraceResult, entry: str) -> dict:
         "inside": traced - len(missing),
         "share_inside": _share(traced - len(missing), len(missing)),
         "missing": missing,
+        "precision": {"static_normal_flow": len(normal), "traced": traced,
+                      "ratio": round(len(normal) / traced, 2) if traced else None,
+                      "scope": "boot path" if until_boot_end else "whole boot"},
     })
     return out

@@ -96,11 +96,13 @@ def _lines_validate(r: dict) -> list[str]:
     t = r["trace"]
     out = [f"{r['entry']}: {r['inside']} of {counted(t['functions'], 'function')} traced until "
            f"{t['until']} are in the static reach set ({share})"]
+    p = r["precision"]
+    out.append(f"  precision: the static normal-flow set ({p['scope']}) holds "
+               f"{p['static_normal_flow']} functions, {p['ratio']}x the traced set")
     if not r["same_build"]:
         out.append(f"  warning: trace build-id {t['build_id']} differs from the image's")
     for m in r["missing"]:
-        out.append(f"  missing {m['function']:<40} ran after {m['after']} (last one reached "
-                   f"statically)")
+        out.append(f"  missing {m['function']:<40} ran after {m['after']}: lost at {m['lost']}")
     return out
 
 

@@ -81,7 +81,8 @@ class FunctionDecoder:
     def __init__(self, view: ImageView, bits: int, *, noreturn: Iterable[int] = (),
                  return_thunks: Iterable[int] = (), indirect_thunks: dict[int, str] | None = None,
                  base_registers: Iterable[str] = (), resuming_traps: Iterable[int] = (),
-                 aux: Iterable[tuple[int, int]] = (), error_exits: Iterable[int] = ()):
+                 aux: Iterable[tuple[int, int]] = (), error_exits: Iterable[int] = (),
+                 bug_traps: Iterable[int] = ()):
         self.view = view
         self.bits = bits
         self.noreturn = frozenset(noreturn)
@@ -91,6 +92,7 @@ class FunctionDecoder:
         self.resuming_traps = frozenset(resuming_traps)
         self.aux = tuple(aux)  # out-of-line code that jumps back into its caller
         self.error_exits = frozenset(error_exits)
+        self.bug_traps = frozenset(bug_traps)  # ud2 of BUG(): the calls before report it
         self._cat = dec.categories()
         self._kinds = [-1] * len(self._cat)  # code -> flow << 8 | category, filled as seen
         self._full, self._size, self._name = _register_tables()
@@ -176,8 +178,9 @@ class _Run:
                         if regs and ins.op_count and ins.op0_kind == OpKind.REGISTER:
                             regs.pop(full[ins.op0_register], None)
                         continue
-                    if not regs and quiet and not bits & _LOUD and ins.memory_displ_size < 2:
-                        # nothing known, no constant coming in, no address in the operand
+                    if not regs and quiet and not bits & _LOUD and ins.memory_displ_size < 2 \
+                            and not (bits & dec.STACK and stack and stack[-1][0] is not None):
+                        # nothing known, no constant coming in or out, no address named
                         if bits & dec.STACK:
                             if ins.mnemonic == _PUSH:
                                 stack.append((None, None))
@@ -264,7 +267,8 @@ class _Run:
                     continue
                 if flow == dec.EXCEPTION and nxt - ins.len not in d.resuming_traps \
                         and code not in _UD1_CODES:
-                    self._doomed(suffix, len(facts.sites))
+                    if nxt - ins.len in d.bug_traps:
+                        self._doomed(suffix, len(facts.sites))
                     return  # ud2 of BUG(), an invalid opcode: no way on (WARN's ud1 returns)
                 continue
         finally:

@@ -44,6 +44,7 @@ class Link(NamedTuple):
     resolves: bool = True  # the edge is where the site goes (not a thunk it passes)
     condition: str | None = None  # the site runs only once patched in
     slot: int | None = None  # the data slot the target was read from (stores may replace it)
+    storer: int | None = None  # the function whose store gave the target (ops, static calls)
 
     @classmethod
     def of(cls, site: Site, kind: EdgeKind, target: int | None = None,

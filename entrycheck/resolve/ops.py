@@ -57,7 +57,8 @@ class Ops(Resolver):
 
         def stored(value: int, by: int) -> None:
             via = f"{self.ctx.slot_name(slot)} (stored by {walk.name(by)})"
-            walk.link(caller, Link.of(site, EdgeKind.OPS, value, via), self.name)
+            walk.link(caller, Link.of(site, EdgeKind.OPS, value, via)._replace(storer=by),
+                      self.name)
 
         return stored
 

@@ -53,6 +53,7 @@ class StaticCalls(Resolver):
 
         def stored(value: int, by: int) -> None:
             via = f"{name} (stored by {walk.name(by)})"
-            walk.link(caller, Link.of(site, EdgeKind.OPS, value, via), self.name)
+            walk.link(caller, Link.of(site, EdgeKind.OPS, value, via)._replace(storer=by),
+                      self.name)
 
         return stored

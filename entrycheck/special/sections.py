@@ -97,6 +97,12 @@ class SpecialSections:
         return frozenset(e["addr"] for e in self.table("bugs").entries
                          if e["flags"] & BUGFLAG_WARNING)
 
+    @cached_property
+    def bug_sites(self) -> frozenset[int]:
+        """Addresses of the traps of BUG()s (a `__bug_table` entry without BUGFLAG_WARNING)."""
+        return frozenset(e["addr"] for e in self.table("bugs").entries
+                         if not e["flags"] & BUGFLAG_WARNING)
+
     def alternatives_in(self, start: int, end: int) -> list[Alternative]:
         return self._alternatives.within(start, end)
 
