@@ -50,16 +50,21 @@ def _fetch_module():
     return module
 
 
-FLAVOURS = {"6.1": "cloud-amd64", "6.12": "6.12-cloud-amd64"}
+# version -> (meta-package flavour, apt suite): bookworm's 6.1 and 6.12, and the newest
+# kernel in sid (7.x), fetched through an apt configuration of its own under the cache.
+FLAVOURS = {"6.1": ("cloud-amd64", None), "6.12": ("6.12-cloud-amd64", None),
+            "sid": ("cloud-amd64", "sid")}
+CACHE = Path.home() / ".cache" / "entrycheck"
 
 
 def debian_kernel(version: str) -> dict[str, Path]:
-    """Debian's cloud-amd64 kernel files (6.1 or 6.12), fetched once and cached in
-    ~/.cache/entrycheck; the versioned package is resolved through the meta-package."""
+    """Debian's cloud-amd64 kernel files, fetched once and cached in ~/.cache/entrycheck;
+    the versioned package is resolved through the meta-package of the suite."""
     fetch = _fetch_module()
+    flavour, suite = FLAVOURS[version]
     pinned = os.environ.get("ENTRYCHECK_KERNEL_ABI") if version == "6.1" else None
-    abi = pinned or fetch.resolve_abi(FLAVOURS[version])
-    return fetch.fetch(abi, ["dbg", "image"], Path.home() / ".cache" / "entrycheck")
+    abi = pinned or fetch.resolve_abi(flavour, suite=suite, cache_dir=CACHE)
+    return fetch.fetch(abi, ["dbg", "image"], CACHE, suite=suite, drop_debs=True)
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +72,12 @@ def debian61() -> dict[str, Path]:
     return debian_kernel("6.1")
 
 
-@pytest.fixture(scope="session", params=["6.1", "6.12"])
+@pytest.fixture(scope="session")
+def debian_sid() -> dict[str, Path]:
+    return debian_kernel("sid")
+
+
+@pytest.fixture(scope="session", params=["6.1", "6.12", "sid"])
 def debian(request) -> dict[str, Path]:
     """Each kernel of the corpus in turn."""
     return debian_kernel(request.param)
