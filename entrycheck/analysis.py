@@ -14,10 +14,10 @@ from entrycheck.binary.image import Image
 from entrycheck.entries import Entry, find_entries, select_entry
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge, x86
-from entrycheck.model import EntryGraph, GraphTable, Unresolved
+from entrycheck.model import EntryGraph, GraphTable, Hook, Unresolved
 from entrycheck.paths import PathRules
 
-FORMAT = 5  # of the cached data
+FORMAT = 6  # of the cached data
 
 
 @dataclass
@@ -213,6 +213,7 @@ def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
             "unresolved": [list(u) for u in g.unresolved],
             "handoffs": [list(u) for u in g.handoffs],
             "resolved": g.resolved,
+            "hooks": [list(h) for h in g.hooks],
         }
     data = {
         "image": result.image, "build_id": result.build_id, "bits": result.bits,
@@ -230,7 +231,8 @@ def _from_data(data: dict, blobs: dict[str, bytes], image: Image) -> Analysis:
             gd["strings"], {k: blobs[f"{name}/{k}"] for k in GraphTable.ARRAYS})
         graphs[name] = EntryGraph(
             name, gd["root"], table, [Unresolved(*u) for u in gd["unresolved"]],
-            dict(gd["resolved"]), [Unresolved(*u) for u in gd["handoffs"]])
+            dict(gd["resolved"]), [Unresolved(*u) for u in gd["handoffs"]],
+            [Hook(*h) for h in gd["hooks"]])
     entries = [Entry(**{**e, "found": tuple(e["found"])}) for e in data["entries"]]
     return Analysis(data["image"], data["build_id"], data["bits"], image.has_dwarf,
                     NameIndex.from_data(data["names"], str(image.path)), entries, graphs,

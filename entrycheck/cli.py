@@ -68,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--against", default=None, help="reference entry (default: native)")
     p.add_argument("--trace", type=Path, help="a trace of a real boot through the entry")
     p.add_argument("--reference-trace", type=Path, help="a trace of a real reference boot")
+    p.add_argument("--boot-only", action="store_true",
+                   help="diff the boot paths only (up to start_kernel): no whole-boot analysis")
+    p.add_argument("--with-faults", action="store_true",
+                   help="keep the fault layer (exception handlers, WARN/BUG, panic) in the "
+                        "whole-boot diff")
+    p.add_argument("--hooks", action="store_true",
+                   help="print the hook table (slot -> target per entry) of the slots whose "
+                        "targets differ")
     p = sub.add_parser("why", parents=[common, entry],
                        usage="entrycheck why [IMAGE] --entry E FUNCTION",
                        help="a call chain from the entry to FUNCTION",
@@ -186,7 +194,8 @@ def _run(args: argparse.Namespace) -> dict:
                                   "the compressed vmlinux, or --build-dir")
         return queries.header_entries(bzimage.parse(image))
     complete = args.command in ("validate", "report") or (
-        args.command == "reach" and args.scope == "all")
+        args.command == "reach" and args.scope == "all") or (
+        args.command == "skip" and not args.boot_only)
     analysis = _analysis(args, image, defined, show, complete)
     if entry_name is not None:
         _known_entry(analysis, entry_name)
@@ -224,7 +233,11 @@ def _skip(args: argparse.Namespace, analysis: Analysis, entry_name: str) -> dict
     must be of the entry it stands for and of this build."""
     against = args.against or analysis.reference
     _known_entry(analysis, against)
-    result = queries.skip(analysis, entry_name, against, args.scope)
+    if args.boot_only and (args.with_faults or args.hooks):
+        raise EntrycheckError("--boot-only has no whole-boot diff for --with-faults or --hooks")
+    result = queries.skip(analysis, entry_name, against, args.scope, args.with_faults)
+    if args.hooks:
+        result["show"] = "hooks"
     if (args.trace is None) != (args.reference_trace is None):
         raise EntrycheckError("--trace and --reference-trace go together")
     if args.trace is not None:

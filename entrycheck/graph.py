@@ -28,12 +28,14 @@ from entrycheck.model import (
     EntryGraph,
     Function,
     FunctionFacts,
+    Hook,
     How,
     Node,
     Unresolved,
 )
 from entrycheck.resolve import RESOLVERS
 from entrycheck.resolve.base import ImageContext, Link, Resolver
+from entrycheck.resolve.static_call import TRAMPOLINE_PREFIX
 
 _TAIL = frozenset({EdgeKind.JUMP, EdgeKind.FALLTHROUGH})
 _UNRESOLVED_REASON = {
@@ -64,6 +66,7 @@ class GraphBuilder:
         self.stateful = [r for r in self.resolvers if type(r).walk is not Resolver.walk
                          or type(r).finish is not Resolver.finish]
         self.weak = frozenset(r.name for r in self.resolvers if r.weak)
+        self.noreturn = self.ctx.addresses("noreturn")
         self.exception_entries = frozenset(
             f.start for f in functions if knowledge.is_exception_entry(f.name))
         self.thunks = frozenset(self.decoder.return_thunks) | frozenset(
@@ -303,7 +306,7 @@ class Walk:
             self.entry.name, self.root, self.nodes, self.succ,
             unresolved=sorted(self.unresolved.values(), key=lambda u: (u.function, u.site)),
             resolved={name: len(sites) for name, sites in sorted(self.resolved.items())},
-            handoffs=self.handoffs)
+            handoffs=self.handoffs, hooks=self._hooks())
 
     def _visit(self, func: Function, mode: int, at: int) -> None:
         key = (func.start, mode, at)
@@ -364,8 +367,13 @@ class Walk:
     # -- after the walk ------------------------------------------------------------
 
     def _propagate_returns(self) -> None:
-        """A function returns if it has a `ret`, or tail-jumps to one that returns."""
+        """A function returns if it has a `ret`, or tail-jumps to one that returns; one
+        the knowledge says never returns does not (start_kernel ends in a `ret` after
+        arch_call_rest_init, which it never reaches)."""
         nodes = self.nodes
+        for a in self.b.noreturn:
+            if a in nodes:
+                nodes[a].returns = False
         callers: dict[int, list[int]] = defaultdict(list)
         for a, b in self.tails:
             callers[b].append(a)
@@ -374,7 +382,7 @@ class Walk:
             b = work.pop()
             for a in callers.get(b, ()):
                 node = nodes.get(a)
-                if node is not None and not node.returns:
+                if node is not None and not node.returns and a not in self.b.noreturn:
                     node.returns = True
                     work.append(a)
 
@@ -388,6 +396,21 @@ class Walk:
             edge = self.succ.get(caller, {}).get(after)
             if edge is not None and edge.kind == EdgeKind.FALLTHROUGH:
                 del self.succ[caller][after]
+
+    def _hooks(self) -> list[Hook]:
+        """The slots and static calls the entry's code calls through, with their targets
+        (a trampoline's own jump is its default target)."""
+        hooks: dict[tuple[int, int], Hook] = {}
+        reads = list(self.slot_edges)
+        reads += [(a, b, a) for a, node in self.nodes.items()
+                  if node.name.startswith(TRAMPOLINE_PREFIX) for b in self.succ.get(a, ())]
+        for caller, callee, slot in reads:
+            edge = self.succ.get(caller, {}).get(callee)
+            if edge is None or caller not in self.nodes or (slot, callee) in hooks:
+                continue
+            storer = edge.storer if edge.kind == EdgeKind.OPS else None
+            hooks[slot, callee] = Hook(slot, self.ctx.slot_name(slot), caller, callee, storer)
+        return sorted(hooks.values())
 
     def _prune(self) -> None:
         """Drop what the root no longer reaches (after edges were removed)."""

@@ -34,6 +34,7 @@ SCHEMA: dict = {
     "early_unavailable": _BY_IMAGE,
     "noreturn": _BY_IMAGE,
     "return_thunks": _BY_IMAGE,
+    "argument_preserving": _BY_IMAGE,
     "indirect_thunk_prefixes": [str],
     "exception_entries": {"names": [str], "prefixes": [str]},
     "installs": [{"function": str, "handlers": [str], "source": str}],
@@ -48,6 +49,9 @@ SCHEMA: dict = {
     "compressed_base_registers": [str],
     "head_symbols": [str],
     "init_sections": [str],
+    "hook_variables": [{"variable": str, "struct": str, "source": str}],
+    "boot_facts": [{"entry": str, "function?": str, "argument?": int, "variable?": str,
+                    "value": object, "set_by": str, "source": str}],
 }
 
 
@@ -100,6 +104,20 @@ class ArgumentUse:
 
 
 @dataclass(frozen=True)
+class BootFact:
+    """What an entry's own path sets before shared code reads it: an argument of a
+    function (`function`, `argument`) or a variable; `value` None means "not zero"."""
+
+    entry: str
+    function: str | None
+    argument: int | None
+    variable: str | None
+    value: int | None
+    set_by: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Knowledge:
     """What entrycheck knows about x86 kernels, independent of any one image."""
 
@@ -120,6 +138,8 @@ class Knowledge:
     compressed_base_registers: tuple[str, ...]
     head_symbols: tuple[str, ...]
     init_sections: frozenset[str]
+    hook_variables: dict[str, str]  # variable -> its struct type (slots named by member)
+    boot_facts: tuple[BootFact, ...]
     digest: str  # of the data file, so caches follow changes to it
 
     def is_exception_entry(self, name: str) -> bool:
@@ -151,6 +171,8 @@ def load(text: str, source: str) -> Knowledge:
     for table in data["tables"]:
         for layout in table["layouts"]:
             _check_layout(layout, table, source)
+    for fact in data["boot_facts"]:
+        _check_fact(fact, source)
     return _build(data, hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
@@ -224,9 +246,19 @@ def _check_layout(layout: dict, table: dict, source: str) -> None:
         raise EntrycheckError(f"{where}: needs a section or start and stop symbols")
 
 
+def _check_fact(fact: dict, source: str) -> None:
+    where = f"{source}: boot fact of {fact['entry']} set by {fact['set_by']}"
+    if ("variable" in fact) == ("function" in fact) or \
+            ("function" in fact) != ("argument" in fact):
+        raise EntrycheckError(f"{where}: needs a variable, or a function and an argument")
+    if fact["value"] != "nonzero" and (not isinstance(fact["value"], int)
+                                       or isinstance(fact["value"], bool)):
+        raise EntrycheckError(f"{where}: value must be an integer or `nonzero`")
+
+
 def _build(data: dict, digest: str) -> Knowledge:
     lists = ("boot_ends", "error_exits", "report_functions", "early_unavailable", "noreturn",
-             "return_thunks")
+             "return_thunks", "argument_preserving")
     return Knowledge(
         entries=tuple(EntrySpec(e["name"], tuple(e["symbols"]), e["mode"], e["image"],
                                 e.get("bits"), e.get("note"), e.get("header"), e["about"])
@@ -256,6 +288,11 @@ def _build(data: dict, digest: str) -> Knowledge:
         compressed_base_registers=tuple(data["compressed_base_registers"]),
         head_symbols=tuple(data["head_symbols"]),
         init_sections=frozenset(data["init_sections"]),
+        hook_variables={h["variable"]: h["struct"] for h in data["hook_variables"]},
+        boot_facts=tuple(BootFact(f["entry"], f.get("function"), f.get("argument"),
+                                  f.get("variable"),
+                                  None if f["value"] == "nonzero" else f["value"],
+                                  f["set_by"], f["source"]) for f in data["boot_facts"]),
         digest=digest,
     )
 

@@ -156,6 +156,25 @@ class Edge(NamedTuple):
         return out
 
 
+class Hook(NamedTuple):
+    """A hook an entry's code calls through (an ops slot, a static call's trampoline) and
+    one target it holds for that entry: by the static initializer, or by a store of the
+    entry's own code (`storer`)."""
+
+    slot: int
+    name: str      # the slot's member path (x86_init.resources.memory_setup) or __SCT__name
+    reader: int    # a function that calls through it
+    target: int
+    storer: int | None = None
+
+    def as_json(self, name_of) -> dict:
+        out = {"slot": self.name, "reader": name_of(self.reader),
+               "target": name_of(self.target)}
+        if self.storer is not None:
+            out["stored_by"] = name_of(self.storer)
+        return out
+
+
 class Unresolved(NamedTuple):
     """An indirect transfer no resolver could follow, and why."""
 
@@ -197,13 +216,15 @@ class EntryGraph:
     def __init__(self, entry: str, root: int, table: GraphTable,
                  unresolved: list[Unresolved] | None = None,
                  resolved: dict[str, int] | None = None,
-                 handoffs: list[Unresolved] | None = None):
+                 handoffs: list[Unresolved] | None = None,
+                 hooks: list[Hook] | None = None):
         self.entry = entry
         self.root = root
         self.table = table
         self.unresolved = unresolved or []
         self.resolved = resolved or {}  # resolver -> sites it resolved
         self.handoffs = handoffs or []
+        self.hooks = hooks or []  # the hook slots the entry calls through, and their targets
         self.nodes = _NodeView(table)
         self.succ = _SuccView(table)
 

@@ -230,3 +230,86 @@ def _before(graph: EntryGraph, path: set[int], joins: list[int]) -> set[int]:
     after = reach(graph, [j for j in joins if j in path], within=path)
     before = reach(graph, [graph.root], frozenset(joins), within=path)
     return before - after
+
+
+@dataclass(frozen=True)
+class Point:
+    """Where two entries' graphs part: the entry's own code before the paths converge
+    (`entry`), a hook slot or static call that holds different targets (`hook`), or an
+    edge only one entry's graph has (`edge`: a store, a registration, a pruned call)."""
+
+    kind: str
+    name: str
+
+    def as_json(self) -> dict:
+        return {"kind": self.kind, "name": self.name}
+
+
+@dataclass(frozen=True)
+class WholeDiff:
+    """What each of two entries reaches over the whole boot that the other does not, by
+    the point where their graphs part (addresses)."""
+
+    entry: str
+    reference: str
+    reference_only: dict[int, Point]  # function -> the point it is reached through
+    entry_only: dict[int, Point]
+
+
+def whole_diff(graph: EntryGraph, reference: EntryGraph, rules: PathRules,
+               with_faults: bool = False) -> WholeDiff:
+    """The whole-boot difference of two entries, in normal flow (all edges `with_faults`),
+    each differing function attributed to the nearest point where the graphs part."""
+    def flow(g: EntryGraph) -> set[int]:
+        return set(g.nodes) if with_faults else normal_flow(g, rules)
+
+    own, ref = flow(graph), flow(reference)
+    return WholeDiff(graph.entry, reference.entry,
+                     _attributed(reference, ref, own, rules, with_faults),
+                     _attributed(graph, own, ref, rules, with_faults))
+
+
+def _attributed(graph: EntryGraph, mine: set[int], theirs: set[int], rules: PathRules,
+                with_faults: bool) -> dict[int, Point]:
+    """The functions of `mine` not in `theirs`, each with the point of the breadth-first
+    search (from every point at once) that reaches it first."""
+    only = mine - theirs
+    hooks = {(h.reader, h.target): h.name for h in graph.hooks}
+    found: dict[int, Point] = {}
+    queue: deque[int] = deque()
+    if graph.root in only:
+        found[graph.root] = Point("entry", graph.entry)
+        queue.append(graph.root)
+    for a in sorted(mine & theirs):
+        if a in rules.error_exits:
+            continue
+        for b, edge in sorted(graph.succ[a].items()):
+            if b not in only or b in found or (not with_faults and is_fault(edge, b, rules)):
+                continue
+            slot = hooks.get((a, b))
+            found[b] = Point("hook", slot) if slot else \
+                Point("edge", f"{graph.name(a)} -[{edge.kind}]-> {graph.name(b)}")
+            queue.append(b)
+    while queue:
+        a = queue.popleft()
+        if a in rules.error_exits:
+            continue
+        for b, edge in graph.succ[a].items():
+            if b in only and b not in found and (with_faults or not is_fault(edge, b, rules)):
+                found[b] = found[a]
+                queue.append(b)
+    return found
+
+
+def hook_table(graphs: list[EntryGraph], flows: list[set[int]]) -> dict[str, dict[str, list[int]]]:
+    """slot -> entry -> the targets it holds where the entry's code calls through it (in
+    the given flows), for the slots whose targets differ between the entries."""
+    table: dict[str, dict[str, set[int]]] = {}
+    for graph, flow in zip(graphs, flows, strict=True):
+        for h in graph.hooks:
+            if h.reader in flow and h.target in flow:
+                table.setdefault(h.name, {g.entry: set() for g in graphs})[graph.entry].add(
+                    h.target)
+    return {slot: {e: sorted(t) for e, t in row.items()}
+            for slot, row in sorted(table.items())
+            if len({frozenset(t) for t in row.values()}) > 1}

@@ -10,7 +10,15 @@ from entrycheck.analysis import Analysis
 from entrycheck.binary.bzimage import XLF_KERNEL_64, BzImage
 from entrycheck.errors import EntrycheckError
 from entrycheck.model import EDGE_STYLES, KIND_CODES, Edge, EdgeKind, EntryGraph
-from entrycheck.paths import Step, boot_path, chain, diverge, normal_flow
+from entrycheck.paths import (
+    Step,
+    boot_path,
+    chain,
+    diverge,
+    hook_table,
+    normal_flow,
+    whole_diff,
+)
 from entrycheck.trace.mapping import TraceResult
 
 SCOPES = ("init", "early", "all")
@@ -96,7 +104,8 @@ def indirect_figures(graph: EntryGraph, functions: set[int]) -> dict:
             "share_resolved": _share(resolved, unresolved)}
 
 
-def skip(analysis: Analysis, entry: str, against: str, scope: str) -> dict:
+def skip(analysis: Analysis, entry: str, against: str, scope: str,
+         with_faults: bool = False) -> dict:
     graph, reference = analysis.graph(entry), analysis.graph(against)
     div = diverge(graph, reference, analysis.rules)
     scope_on_path = "early" if scope == "all" else scope  # what skip lists is on the boot path
@@ -118,7 +127,51 @@ def skip(analysis: Analysis, entry: str, against: str, scope: str) -> dict:
             if a in own_scope
         ],
     })
+    if analysis.complete:
+        out["whole_boot"] = whole_boot(analysis, graph, reference, with_faults)
     return out
+
+
+def whole_boot(analysis: Analysis, graph: EntryGraph, reference: EntryGraph,
+               with_faults: bool) -> dict:
+    """The whole-boot diff of two entries grouped by the point where their graphs part,
+    and the hook table (slot -> targets per entry) of the slots that differ."""
+    rules = analysis.rules
+    diff = whole_diff(graph, reference, rules, with_faults)
+    flows = [set(g.nodes) if with_faults else normal_flow(g, rules) for g in (graph, reference)]
+    hooks = hook_table([graph, reference], flows)
+    groups: dict = {}
+    for side, g, found in (("reference_only", reference, diff.reference_only),
+                           ("entry_only", graph, diff.entry_only)):
+        for address, point in found.items():
+            group = groups.setdefault(point, {"point": point.as_json(),
+                                              "reference_only": [], "entry_only": []})
+            group[side].append(g.name(address))
+    for point, group in groups.items():
+        if point.kind == "hook" and point.name in hooks:
+            group["targets"] = {e: [_name_in(analysis, graph, reference, a) for a in t]
+                                for e, t in hooks[point.name].items()}
+        group["reference_only"].sort()
+        group["entry_only"].sort()
+    ordered = sorted(groups.values(), key=lambda g: (-len(g["reference_only"])
+                                                     - len(g["entry_only"]),
+                                                     g["point"]["name"]))
+    return {
+        "with_faults": with_faults,
+        "reference_only": len(diff.reference_only),
+        "entry_only": len(diff.entry_only),
+        "groups": ordered,
+        "hooks": [{"slot": slot, "targets": {e: [_name_in(analysis, graph, reference, a)
+                                                  for a in t] for e, t in row.items()}}
+                  for slot, row in hooks.items()],
+    }
+
+
+def _name_in(analysis: Analysis, graph: EntryGraph, reference: EntryGraph, address: int) -> str:
+    for g in (graph, reference):
+        if address in g.nodes:
+            return g.name(address)
+    return f"{address:#x}"
 
 
 def dynamic_diff(skip_result: dict, entry_trace: TraceResult,

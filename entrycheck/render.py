@@ -46,6 +46,8 @@ def _lines_reach(r: dict) -> list[str]:
 
 
 def _lines_skip(r: dict) -> list[str]:
+    if r.get("show") == "hooks":
+        return _lines_hooks(r["whole_boot"]["hooks"], r["entry"], r["against"])
     conv = ", ".join(r["convergence"]) or "none found"
     out = [f"{r['entry']} vs {r['against']}: paths converge at {conv}",
            f"{r['against']} reaches {counted(len(r['skipped']), 'function')} before "
@@ -56,8 +58,39 @@ def _lines_skip(r: dict) -> list[str]:
         out.append(f"{r['entry']} alone reaches {counted(len(r['entry_only']), 'function')} before "
                    f"convergence:")
         out += [f"  {f['name']:<40} {f['section']}" for f in r["entry_only"]]
+    if "whole_boot" in r:
+        out += _lines_whole_boot(r["whole_boot"], r["entry"], r["against"])
     if "dynamic" in r:
         out += _lines_dynamic(r["dynamic"], r["entry"], r["against"])
+    return out
+
+
+def _lines_whole_boot(w: dict, entry: str, against: str, limit: int = 12) -> list[str]:
+    faults = "with the fault layer" if w["with_faults"] else "normal flow, faults apart"
+    out = [f"whole boot ({faults}): {against} alone reaches {w['reference_only']}, {entry} "
+           f"alone {w['entry_only']}, by where the graphs part:"]
+    for g in w["groups"]:
+        p = g["point"]
+        head = {"entry": f"{p['name']}'s own path", "hook": f"hook {p['name']}",
+                "edge": f"edge {p['name']}"}[p["kind"]]
+        if "targets" in g:
+            head += ": " + "; ".join(f"{e} {', '.join(t) or '-'}"
+                                     for e, t in g["targets"].items())
+        out.append(f"  {head}")
+        for side, who in (("reference_only", against), ("entry_only", entry)):
+            names = g[side]
+            if names:
+                more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+                out.append(f"    {who} only: {', '.join(names[:limit])}{more}")
+    return [*out, f"{counted(len(w['hooks']), 'hook')} with different targets: --hooks"]
+
+
+def _lines_hooks(hooks: list[dict], entry: str, against: str) -> list[str]:
+    out = [f"{counted(len(hooks), 'hook')} whose targets differ between {entry} and {against}"
+           " (slot: targets per entry):"]
+    for h in hooks:
+        out.append(f"  {h['slot']}")
+        out += [f"    {e:<10} {', '.join(t) or '-'}" for e, t in h["targets"].items()]
     return out
 
 

@@ -7,26 +7,54 @@ boot elsewhere such as x86_64_start_reservations) passes through is must-execute
 into a dead end (BUG(), panic()) do not count: they are not the boot. The ops resolver
 uses it to tell a store that always happens from one under a condition (sme_early_init
 sets x86_init.resources.dmi_setup only on SEV-SNP guests).
+
+Boot facts decide branches: what an entry's path has set before the function runs (Xen
+PV's xen_start_kernel gets a non-NULL start_info in %rdi, so `if (!si) return;` is not
+taken there). A `je`/`jne` after `test reg,reg` on a register known at the start, or
+after `cmp $imm, var(%rip)` / `test` of a register just loaded from a known variable,
+follows only its live side.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
+
+from iced_x86 import ConditionCode, Mnemonic, OpKind, Register
 
 from entrycheck.decode import decoder as dec
+from entrycheck.decode.dataflow import full_register
 from entrycheck.model import Function
 
 MAX_BLOCKS = 4096
 EXIT = -1
+NONZERO = None  # a fact's value when only "not zero" is known
+
+
+class Facts(NamedTuple):
+    """What is known when a function starts: argument registers (full iced registers)
+    and variables (addresses), each a value or NONZERO."""
+
+    registers: tuple[tuple[int, int | None], ...] = ()
+    variables: tuple[tuple[int, int | None], ...] = ()
+    preserving: frozenset[int] = frozenset()  # calls that keep the argument registers
+
+
+def _zero_flag(value: int | None, imm: int) -> bool | None:
+    """ZF of comparing a known value with an immediate (None: not decided)."""
+    if value is NONZERO:
+        return False if imm == 0 else None
+    return value == imm
 
 
 def must_execute(read: Callable[[int, int], bytes | None], func: Function, mode: int,
                  start: int, noreturn: frozenset[int],
-                 dead_ends: frozenset[int]) -> frozenset[int]:
+                 dead_ends: frozenset[int], facts: Facts | None = None) -> frozenset[int]:
     """Instruction addresses of `func` run on every path from `start` to a normal exit;
-    calls to `noreturn` functions exit, calls to `dead_ends` (error exits) lead nowhere."""
+    calls to `noreturn` functions exit, calls to `dead_ends` (error exits) lead nowhere;
+    branches the `facts` decide go one way."""
     data = read(func.start, func.end - func.start) or b""
-    blocks, succ = _blocks(data, func, mode, start, noreturn, dead_ends)
+    blocks, succ = _blocks(data, func, mode, start, noreturn, dead_ends, facts or Facts())
     if not blocks:
         return frozenset()
     doms = _dominators(start, succ)
@@ -36,9 +64,12 @@ def must_execute(read: Callable[[int, int], bytes | None], func: Function, mode:
 
 
 def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozenset[int],
-            dead_ends: frozenset[int]) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+            dead_ends: frozenset[int], facts: Facts
+            ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """Basic blocks (leader -> instruction addresses) and their successors."""
     instrs: dict[int, tuple[int, int, int | None]] = {}  # addr -> (next, flow, target)
+    decided: dict[int, bool] = {}  # conditional branch -> taken
+    variables = dict(facts.variables)
     work, leaders = [start], {start}
     while work and len(instrs) < MAX_BLOCKS * 16:
         addr = work.pop()
@@ -47,6 +78,8 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
         decoder = dec.decoder(mode, data, func.start)
         decoder.position = addr - func.start
         decoder.ip = addr
+        known = dict(facts.registers) if addr == start else {}
+        zero_flag: bool | None = None
         for ins in decoder:
             if ins.ip in instrs:
                 leaders.add(ins.ip)
@@ -57,11 +90,19 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
             instrs[ins.ip] = (ins.next_ip, flow, target)
             local = target is not None and func.start <= target < func.end
             if flow == dec.CONDITIONAL_BRANCH:
+                taken = _taken(ins, zero_flag)
+                if taken is not None:
+                    decided[ins.ip] = taken
                 leaders.add(ins.next_ip)
-                if local:
+                if local and taken is not False:
                     leaders.add(target)
                     work.append(target)
+                if taken:
+                    break
                 continue
+            if flow == dec.CALL and target in facts.preserving:
+                continue
+            zero_flag = _flags(ins, known, variables, zero_flag)
             if flow == dec.UNCONDITIONAL_BRANCH:
                 if local:
                     leaders.add(target)
@@ -83,7 +124,10 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
             nxt, flow, target = instrs[addr]
             local = target is not None and func.start <= target < func.end
             if flow == dec.CONDITIONAL_BRANCH:
-                out = [nxt] + ([target] if local else [EXIT])
+                taken = decided.get(addr)
+                out = [] if taken else [nxt]
+                if taken is not False:
+                    out.append(target if local else EXIT)
                 break
             if flow == dec.UNCONDITIONAL_BRANCH:
                 out = [target] if local else [EXIT]
@@ -106,6 +150,53 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
         blocks[leader] = body
         succ[leader] = [s for s in out if s == EXIT or s in instrs]
     return blocks, succ
+
+
+def _flags(ins, known: dict[int, int | None], variables: dict[int, int | None],
+           zero_flag: bool | None) -> bool | None:
+    """The zero flag after `ins` where facts decide it; `known` registers are updated
+    (a write forgets a register, a load from a known variable learns it)."""
+    mnemonic = ins.mnemonic
+    if mnemonic == Mnemonic.TEST and ins.op0_kind == OpKind.REGISTER \
+            and ins.op1_kind == OpKind.REGISTER and ins.op0_register == ins.op1_register:
+        reg = full_register(ins.op0_register)
+        return _zero_flag(known[reg], 0) if reg in known else None
+    if mnemonic == Mnemonic.CMP and ins.op0_kind == OpKind.MEMORY \
+            and ins.memory_base == Register.RIP and ins.op1_kind in _IMMEDIATES:
+        value = variables.get(ins.ip_rel_memory_address & dec.MASK64, 0)
+        if ins.ip_rel_memory_address & dec.MASK64 in variables:
+            return _zero_flag(value, ins.immediate(1))
+        return None
+    if ins.flow_control == dec.CALL:
+        known.clear()
+        return None
+    if ins.op0_kind == OpKind.REGISTER and mnemonic not in (Mnemonic.CMP, Mnemonic.TEST,
+                                                          Mnemonic.PUSH, Mnemonic.BT):
+        reg = full_register(ins.op0_register)
+        known.pop(reg, None)
+        if mnemonic == Mnemonic.MOV and ins.op1_kind == OpKind.MEMORY \
+                and ins.memory_base == Register.RIP \
+                and ins.ip_rel_memory_address & dec.MASK64 in variables:
+            known[reg] = variables[ins.ip_rel_memory_address & dec.MASK64]
+    return zero_flag if mnemonic in _KEEP_FLAGS else None
+
+
+def _taken(ins, zero_flag: bool | None) -> bool | None:
+    """Is a je/jne taken, given a decided zero flag?"""
+    if zero_flag is None:
+        return None
+    if ins.condition_code == ConditionCode.E:
+        return zero_flag
+    if ins.condition_code == ConditionCode.NE:
+        return not zero_flag
+    return None
+
+
+_KEEP_FLAGS = frozenset({Mnemonic.MOV, Mnemonic.LEA, Mnemonic.PUSH, Mnemonic.POP,
+                         Mnemonic.MOVZX, Mnemonic.MOVSX, Mnemonic.MOVSXD, Mnemonic.NOP})
+_IMMEDIATES = frozenset({OpKind.IMMEDIATE8, OpKind.IMMEDIATE16, OpKind.IMMEDIATE32,
+                         OpKind.IMMEDIATE8TO16, OpKind.IMMEDIATE8TO32, OpKind.IMMEDIATE8TO64,
+                         OpKind.IMMEDIATE32TO64})
 
 
 def _dominators(start: int, succ: dict[int, list[int]]) -> dict[int, set[int]]:

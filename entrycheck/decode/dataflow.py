@@ -51,6 +51,11 @@ def _register_tables() -> tuple[list[int], list[int], list[str]]:
 _REG_BY_NAME = {n.lower(): getattr(Register, n) for n in dir(Register) if n.isupper()}
 
 
+def full_register(register: int) -> int:
+    """The full iced register of a register (`edi` -> `rdi`)."""
+    return _register_tables()[0][register]
+
+
 def register_named(name: str) -> int:
     """The full iced register for a name such as `rax` or `eax`."""
     return _register_tables()[0][_REG_BY_NAME[name]]

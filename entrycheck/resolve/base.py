@@ -20,8 +20,10 @@ import bisect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
+from entrycheck.binary.btf import Btf
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
+from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge
 from entrycheck.model import EdgeKind, Function, FunctionFacts, Site
 from entrycheck.special.sections import SpecialSections
@@ -73,6 +75,7 @@ class ImageContext:
         self._ranges = ranges
         self._slots: dict[int, int | None] = {}
         self._pointers: dict[int, int | None] = {}
+        self._btf_read: tuple[Btf | None] | None = None
 
     def _section_kind(self, address: int) -> int:
         """1 for code, 2 for other allocated data, 0 outside the image (the hot lookups
@@ -137,7 +140,9 @@ class ImageContext:
         return self._section_kind(address) == 2
 
     def slot_name(self, slot: int) -> str:
-        """`symbol+0xoff` for a data address (a function's name for a trampoline)."""
+        """A data address by name: the member path inside a hook variable from BTF
+        (`x86_init.resources.memory_setup`), else `symbol+0xoff` (a function's name for
+        a trampoline)."""
         func = self.functions.starting_at(slot)
         if func is not None:
             return func.name
@@ -145,7 +150,24 @@ class ImageContext:
         if sym is None:
             return f"{slot:#x}"
         off = slot - sym.value
+        struct = self.knowledge.hook_variables.get(sym.name)
+        btf = self._btf() if struct else None
+        if btf is not None and struct in btf.structs:
+            member = btf.member_path(btf.structs[struct], off)
+            if member:
+                return sym.name + member
         return f"{sym.name}+{off:#x}" if off else sym.name
+
+    def _btf(self) -> Btf | None:
+        """The image's BTF, read once (None without a usable `.BTF`)."""
+        if self._btf_read is None:
+            section = self.image.section(".BTF")
+            try:
+                self._btf_read = (Btf(bytes(self.image.section_bytes(section))),) \
+                    if section is not None else (None,)
+            except EntrycheckError:
+                self._btf_read = (None,)
+        return self._btf_read[0]
 
     def argument_register(self, number: int) -> str:
         """The register of argument `number` (from 1) in the kernel's calling convention

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import deque
 from functools import lru_cache
 
-from entrycheck.decode.cfg import must_execute
+from entrycheck.decode.cfg import Facts, must_execute
+from entrycheck.decode.dataflow import register_named
 from entrycheck.model import EDGE_STYLES, EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
 
@@ -28,12 +29,29 @@ class Ops(Resolver):
         super().__init__(ctx)
         self.noreturn = ctx.addresses("noreturn")
         self.dead_ends = ctx.addresses("error_exits")
+        self.preserving = ctx.addresses("argument_preserving")
         self.must = lru_cache(maxsize=4096)(self._must)
         self._sites: dict[int, tuple[FunctionFacts, list]] = {}
 
-    def _must(self, func: Function, mode: int, start: int) -> frozenset[int]:
+    def _must(self, func: Function, mode: int, start: int, entry: str) -> frozenset[int]:
         return must_execute(self.ctx.image.read, func, mode, start, self.noreturn,
-                            self.dead_ends)
+                            self.dead_ends, self._facts(func, entry))
+
+    def _facts(self, func: Function, entry: str) -> Facts:
+        """The boot facts of `entry` when `func` runs (knowledge `boot_facts`)."""
+        registers, variables = [], []
+        for fact in self.ctx.knowledge.boot_facts:
+            if fact.entry != entry:
+                continue
+            if fact.function is not None and fact.function == func.name:
+                reg = self.ctx.argument_register(fact.argument)
+                if reg:
+                    registers.append((register_named(reg), fact.value))
+            elif fact.variable is not None:
+                address = self.ctx.image.symbol_address(fact.variable)
+                if address is not None:
+                    variables.append((address, fact.value))
+        return Facts(tuple(registers), tuple(variables), self.preserving)
 
     def walk(self, walk, func: Function, facts: FunctionFacts) -> list[int]:
         stores = walk.scratch(self.name).setdefault("stores", [])
@@ -57,8 +75,8 @@ class Ops(Resolver):
 
         def stored(value: int, by: int) -> None:
             via = f"{self.ctx.slot_name(slot)} (stored by {walk.name(by)})"
-            walk.link(caller, Link.of(site, EdgeKind.OPS, value, via)._replace(storer=by),
-                      self.name)
+            link = Link.of(site, EdgeKind.OPS, value, via)
+            walk.link(caller, link._replace(storer=by, slot=slot), self.name)
 
         return stored
 
@@ -76,7 +94,7 @@ class Ops(Resolver):
             if func is None or by not in spine or node is None:
                 continue
             start = walk.entry.address if by == walk.root else by
-            if address in self.must(func, node.mode, start):
+            if address in self.must(func, node.mode, start, walk.entry.name):
                 target = self.ctx.functions.at(value)
                 decisive.setdefault(slot, set()).add(target.start if target else value)
         for caller, callee, slot in walk.slot_edges:
@@ -98,7 +116,7 @@ class Ops(Resolver):
             if func is None or node is None:
                 continue
             start = walk.entry.address if addr == walk.root else addr
-            must = self.must(func, node.mode, start)
+            must = self.must(func, node.mode, start, walk.entry.name)
             for callee, edge in walk.succ.get(addr, {}).items():
                 if callee not in spine and edge.kind in _CONTROL and edge.site in must \
                         and not edge.condition:

@@ -53,7 +53,7 @@ class StaticCalls(Resolver):
 
         def stored(value: int, by: int) -> None:
             via = f"{name} (stored by {walk.name(by)})"
-            walk.link(caller, Link.of(site, EdgeKind.OPS, value, via)._replace(storer=by),
-                      self.name)
+            link = Link.of(site, EdgeKind.OPS, value, via)
+            walk.link(caller, link._replace(storer=by, slot=site.target), self.name)
 
         return stored
