@@ -232,7 +232,8 @@ def _skip(result: dict) -> dict:
     keys = ("entry", "against", "scope", "convergence")
     return {**{k: result[k] for k in keys},
             "skipped": [{"function": s["name"], "chain": s["chain"]} for s in result["skipped"]],
-            "entry_only": [s["name"] for s in result["entry_only"]]}
+            "entry_only": [s["name"] for s in result["entry_only"]],
+            "whole_boot": result.get("whole_boot")}
 
 
 def _finding(item: dict) -> dict:
@@ -501,6 +502,25 @@ function skipOf(name, s) {
     {cls: "skip-table", "data-entry": name}));
   if (s.entry_only.length) out.push(el("p", {}, name + " alone reaches before convergence: ",
     list(s.entry_only)));
+  const w = s.whole_boot;
+  if (!w) return out;
+  const targets = t => t ? Object.entries(t).map(([e, fs]) => e + ": " + (fs.join(", ") || "\u2013"))
+    .join("; ") : "";
+  out.push(el("h4", {text: "Whole boot, by where the graphs part"}),
+    el("p", {cls: "muted", text: s.against + " alone reaches " + w.reference_only + ", " + name
+      + " alone " + w.entry_only + " functions (" + (w.with_faults ? "with the fault layer"
+      : "normal flow; the fault layer apart") + ")."}),
+    table(["divergence point", "targets", s.against + " only", name + " only"],
+      w.groups.map(g => el("tr", {},
+        el("td", {text: g.point.kind + " " + g.point.name}), el("td", {text: targets(g.targets)}),
+        el("td", {}, list(g.reference_only)), el("td", {}, list(g.entry_only)))),
+      {cls: "divergence-table", "data-entry": name}));
+  if (w.hooks.length) out.push(el("h4", {text: "Hooks whose targets differ"}),
+    table(["slot", name, s.against],
+      w.hooks.map(h => el("tr", {}, el("td", {text: h.slot}),
+        el("td", {text: (h.targets[name] || []).join(", ") || "\u2013"}),
+        el("td", {text: (h.targets[s.against] || []).join(", ") || "\u2013"}))),
+      {cls: "hook-table", "data-entry": name}));
   return out;
 }
 function skips() {
