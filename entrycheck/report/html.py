@@ -504,8 +504,8 @@ function skipOf(name, s) {
     list(s.entry_only)));
   const w = s.whole_boot;
   if (!w) return out;
-  const targets = t => t ? Object.entries(t).map(([e, fs]) => e + ": " + (fs.join(", ") || "\u2013"))
-    .join("; ") : "";
+  const targets = t => t ? Object.entries(t)
+    .map(([e, fs]) => e + ": " + (fs.join(", ") || "\u2013")).join("; ") : "";
   out.push(el("h4", {text: "Whole boot, by where the graphs part"}),
     el("p", {cls: "muted", text: s.against + " alone reaches " + w.reference_only + ", " + name
       + " alone " + w.entry_only + " functions (" + (w.with_faults ? "with the fault layer"
