@@ -18,6 +18,7 @@ from entrycheck.model import EntryGraph, GraphTable, Hook, Unresolved
 from entrycheck.paths import PathRules
 
 FORMAT = 6  # of the cached data
+COLD = ".cold"  # GCC's name for the part of a function split off as unlikely code
 
 
 @dataclass
@@ -86,9 +87,11 @@ class Analysis:
         """The knowledge the path questions need, as this image's addresses."""
         if self.path_rules is not None:
             return self.path_rules
+        unlikely = frozenset(a for name, addrs in self.names.by_name.items()
+                             if COLD in name for a in addrs)
         return PathRules(self.addresses("boot_ends"), self.addresses("error_exits"),
                          self.addresses("noreturn"), self.addresses("report_functions"),
-                         self.addresses("early_unavailable"))
+                         self.addresses("early_unavailable"), unlikely)
 
     def function_in(self, graph: EntryGraph, name: str) -> int:
         """The node a user-given name means in one entry's graph; EntrycheckError when the

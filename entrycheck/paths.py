@@ -2,12 +2,14 @@
 
 Three layers of what an entry reaches:
 - the boot path: up to `start_kernel`, in normal flow, without callbacks that run later
-  (a thread, a work item): what the entry's own early init runs;
+  (a thread, a work item) and without the compiler's unlikely (`.cold`) code: what the
+  entry's own early init runs;
 - normal flow: everything reached without entering the fault layer;
 - the fault layer: what only exceptions, interrupts, WARN/BUG reports and error exits
   (panic) reach. `why` shows it, marked; diffs and precision figures leave it out.
-Diffs look at the boot path, since later code (CPU hotplug, secondary CPU start-up) leads
-back into head code through runtime paths that are not the boot.
+`skip`'s list before convergence looks at the boot path, since later code (CPU hotplug,
+secondary CPU start-up) leads back into head code through runtime paths that are not the
+boot; the whole-boot diff (`whole_diff`) compares normal flows, by divergence point.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class PathRules:
     noreturn: frozenset[int]
     reports: frozenset[int] = frozenset()  # WARN/BUG reporting: entered on the fault layer
     early_unavailable: frozenset[int] = frozenset()  # cannot run before start_kernel
+    unlikely: frozenset[int] = frozenset()  # `.cold` parts: code the compiler split off as
+    # unlikely (error messages, rare fallbacks): left out of the boot path
 
     @property
     def blocked(self) -> frozenset[int]:
@@ -117,10 +121,12 @@ def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False) ->
     """What the entry runs before the kernel proper, with the kernel text as linked:
     reached without going past the end of the boot path (start_kernel), into an error exit
     (panic, reached but not followed), into the fault layer (unless `with_faults`), into
-    what cannot run before start_kernel, through a callback that runs later, or through
-    code patched in later (alternatives, static keys)."""
+    what cannot run before start_kernel, into unlikely code (`.cold` parts: the compiler's
+    error and fallback paths), through a callback that runs later, or through code
+    patched in later (alternatives, static keys)."""
     skip = _DEFERRED_KINDS if with_faults else _DEFERRED_KINDS | _FAULT_KINDS
-    callees = rules.early_unavailable | (frozenset() if with_faults else rules.reports)
+    callees = rules.early_unavailable | (frozenset() if with_faults
+                                         else rules.reports | rules.unlikely)
     return reach(graph, [graph.root], rules.blocked, skip_kinds=skip, skip_callees=callees,
                  unconditional=True, stored_on_path=True)
 
