@@ -540,6 +540,11 @@ class _Run:
             held = None
         if held is not None:
             regs[reg] = held
+            if held[1] is None and ins.op1_kind != OpKind.REGISTER and held[0] is not None \
+                    and (target := d.view.code_target(held[0])) is not None:
+                # `mov $fn, %reg` / `lea fn(%rip), %reg`: the address is taken (handed on
+                # as a tail call's argument, stored after a join: it escapes)
+                facts.code_refs.append(target)
             if held[0] is not None and reg != _RSP and d.view.is_data(held[0]):  # not a stack
                 facts.data_addrs.append(held[0])
                 if ins.op1_kind in _IMMEDIATES and held[0] > 0xFFFFFFFF:

@@ -1,7 +1,10 @@
 """Functions whose address a reached function takes (`lea fn(%rip)`, `mov $fn`) and hands
 on: stored into a struct, passed to a function that keeps it (INIT_WORK, timer_setup,
-notifier and hotplug callbacks). Sound for the callbacks no dispatcher entry names; the
-edge says the address was taken, not that it is called there."""
+notifier and hotplug callbacks), stored into a table read through an index
+(`softirq_vec[nr].action`). Sound for the callbacks no dispatcher entry names; the edge
+says the address was taken, not that it is called there. Stores into the hook variables
+(x86_init, pv_ops...) are the ops resolver's: there a target counts where code calls
+through its slot."""
 
 from __future__ import annotations
 
@@ -17,9 +20,14 @@ class AddressTaken(Resolver):
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
         out = []
-        for target in dict.fromkeys(facts.code_refs):
+        stored = [s.value for s in facts.stores if not self._hook_slot(s.slot)]
+        for target in dict.fromkeys([*facts.code_refs, *stored]):
             callee = self.ctx.functions.starting_at(target)
             if callee is not None and not func.start <= target < func.end:
                 out.append(Link(func.start, target, EdgeKind.CALLBACK, facts.mode,
                                 f"takes the address of {callee.name}", "address taken"))
         return out
+
+    def _hook_slot(self, slot: int) -> bool:
+        sym = self.ctx.image.symbol_covering(slot)
+        return sym is not None and sym.name in self.ctx.knowledge.hook_variables
