@@ -8,6 +8,7 @@ decoder tests, a stub of what decoding needs from an image (`view()`).
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import subprocess
 import tempfile
@@ -81,6 +82,7 @@ class Snippet:
 @cache
 def _assemble(source: str) -> Path:
     work = Path(tempfile.mkdtemp(prefix="entrycheck-snippet-"))
+    atexit.register(shutil.rmtree, work, True)
     (work / "s.s").write_text(source)
     (work / "s.lds").write_text(_SCRIPT % BASE)
     for cmd in (["as", "--64", "-o", "s.o", "s.s"],
