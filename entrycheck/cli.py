@@ -317,6 +317,7 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
     --build-dir, joined with the compressed kernel's."""
     analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show,
                        complete=complete)
+    _warn_special(analysis)
     tree = args.build_dir
     compressed = args.compressed or (tree / "arch/x86/boot/compressed/vmlinux" if tree else None)
     bz_path = args.bzimage or (tree / "arch/x86/boot/bzImage" if tree else None)
@@ -329,8 +330,18 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
     header = bzimage.parse(bz_path).entry_addresses() if bz_path and bz_path.exists() else None
     from entrycheck.splice import splice
 
-    return splice(analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header,
-                          complete=complete), analysis)
+    inner = analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header,
+                    complete=complete)
+    _warn_special(inner)
+    return splice(inner, analysis)
+
+
+def _warn_special(analysis: Analysis) -> None:
+    """One stderr line per descriptor table that is there but fits no layout."""
+    for table in analysis.special:
+        if table.get("problem"):
+            print(f"entrycheck: warning: {safeio.shown(analysis.image)}: table "
+                  f"{table['name']}: {table['problem']}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace, image_path: Path, show) -> dict:

@@ -296,8 +296,14 @@ class Walk:
             self._expand(func, mode, at)
         for r in self.b.resolvers:
             r.finish(self)
+        decoded = {a for a, n in self.nodes.items() if n.returns}
         self._propagate_returns()
-        self._drop_falls_after_noreturn()
+        while self._drop_falls_after_noreturn():
+            # a dropped fall-through no longer makes its caller return: again from the
+            # decoded facts (which may drop further fall-throughs)
+            for a, n in self.nodes.items():
+                n.returns = a in decoded
+            self._propagate_returns()
         self._prune()
         if self.init is not None:
             for node in self.nodes.values():
@@ -386,8 +392,10 @@ class Walk:
                     node.returns = True
                     work.append(a)
 
-    def _drop_falls_after_noreturn(self) -> None:
-        """A fall-through after a trailing call holds only if the callee returns."""
+    def _drop_falls_after_noreturn(self) -> bool:
+        """A fall-through after a trailing call holds only if the callee returns; True when
+        one was dropped."""
+        dropped = False
         for caller, after, callee in self.after_calls:
             target = self.ctx.functions.at(callee)
             node = self.nodes.get(target.start) if target else None
@@ -396,6 +404,9 @@ class Walk:
             edge = self.succ.get(caller, {}).get(after)
             if edge is not None and edge.kind == EdgeKind.FALLTHROUGH:
                 del self.succ[caller][after]
+                self.tails.discard((caller, after))
+                dropped = True
+        return dropped
 
     def _hooks(self) -> list[Hook]:
         """The slots and static calls the entry's code calls through, with their targets

@@ -168,11 +168,13 @@ def load(text: str, source: str) -> Knowledge:
         raise EntrycheckError(f"{source}:{mark.line + 1 if mark else 0}: invalid YAML") \
             from None
     data = _check(node, SCHEMA, source, "top level")
-    for table in data["tables"]:
-        for layout in table["layouts"]:
-            _check_layout(layout, table, source)
-    for fact in data["boot_facts"]:
-        _check_fact(fact, source)
+    for table, table_node in zip(data["tables"], _child(node, "tables").value, strict=True):
+        layout_nodes = _child(table_node, "layouts").value
+        for layout, layout_node in zip(table["layouts"], layout_nodes, strict=True):
+            _check_layout(layout, table, f"{source}:{layout_node.start_mark.line + 1}")
+    for fact, fact_node in zip(data["boot_facts"], _child(node, "boot_facts").value,
+                               strict=True):
+        _check_fact(fact, f"{source}:{fact_node.start_mark.line + 1}")
     return _build(data, hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
@@ -230,7 +232,13 @@ def _scalar(node: yaml.ScalarNode) -> object:
     return node.value
 
 
+def _child(node: yaml.MappingNode, key: str) -> yaml.Node:
+    """The value node of `key` in a mapping node (checked to be there)."""
+    return next(v for k, v in node.value if k.value == key)
+
+
 def _check_layout(layout: dict, table: dict, source: str) -> None:
+    """Checks across a layout's fields; `source` is FILE:LINE of the layout."""
     where = f"{source}: table {table['name']}"
     if not _VERSIONS.match(layout["versions"]):
         raise EntrycheckError(f"{where}: bad versions {layout['versions']!r}")

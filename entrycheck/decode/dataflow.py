@@ -238,8 +238,9 @@ class _Run:
                             return
                         work.append((target, mode))
                         continue
-                    if any(lo <= target < hi for lo, hi in d.aux):
-                        self._aux(target, mode, work)
+                    aux_end = next((hi for lo, hi in d.aux if lo <= target < hi), None)
+                    if aux_end is not None:
+                        self._aux(target, aux_end, mode, work)
                     else:
                         self._jump_out(ins, target, mode, regs)
                     if flow == dec.UNCONDITIONAL_BRANCH:
@@ -288,11 +289,11 @@ class _Run:
         for i in range(first, end):
             sites[i] = sites[i]._replace(doomed=True)
 
-    def _aux(self, start: int, mode: int, work: list) -> None:
+    def _aux(self, start: int, end: int, mode: int, work: list) -> None:
         """`.altinstr_aux` code (static_cpu_has()'s slow path: test the feature bit, jump to
         either label): its jumps back into the function are local branch targets."""
         func = self.func
-        data = self.d.view.read(start, MAX_AUX)
+        data = self.d.view.read(start, min(MAX_AUX, end - start))  # the last may be short
         if not data:
             return
         for ins in dec.decoder(mode, data, start):

@@ -98,7 +98,8 @@ def decoder(mode: int, data: bytes, ip: int) -> Decoder:
 
 
 def instructions(mode: int, data: bytes, ip: int) -> Iterator[Instruction]:
-    """A linear sweep of `data` (an invalid byte decodes as a 1-byte invalid instruction)."""
+    """A linear sweep of `data`. An invalid opcode decodes as one INVALID instruction, which
+    may take the bytes after it (`06 c3` is one 2-byte instruction; objdump: `(bad)`, `ret`)."""
     return iter(decoder(mode, data, ip))
 
 
@@ -125,8 +126,9 @@ def _formatter() -> Formatter:
 
 def instruction_text(read, address: int, mode: int) -> str:
     """The instruction at an address, in Intel syntax (for people: the decoder's hot loop
-    never formats); `read(address, size)` gives the image's bytes or None."""
-    for size in (15, 8, 4, 2, 1):
+    never formats); `read(address, size)` gives the image's bytes or None. Near the end
+    of a section the longest read that fits is taken: a shorter one cuts the instruction."""
+    for size in range(15, 0, -1):
         data = read(address, size)
         if data:
             return text(decoder(mode, bytes(data), address).decode())

@@ -89,12 +89,7 @@ class Ops(Resolver):
         spine = self._spine(walk)
         decisive: dict[int, set[int]] = {}
         for slot, value, by, address in stores:
-            func = self.ctx.functions.starting_at(by)
-            node = walk.nodes.get(by)
-            if func is None or by not in spine or node is None:
-                continue
-            start = walk.entry.address if by == walk.root else by
-            if address in self.must(func, node.mode, start, walk.entry.name):
+            if by in spine and address in self._always(walk, by):
                 target = self.ctx.functions.at(value)
                 decisive.setdefault(slot, set()).add(target.start if target else value)
         for caller, callee, slot in walk.slot_edges:
@@ -104,6 +99,21 @@ class Ops(Resolver):
                     and edge.kind != EdgeKind.OPS:
                 del walk.succ[caller][callee]
 
+    def _always(self, walk, addr: int) -> frozenset[int]:
+        """The instructions of a function that run whenever it runs; for the entry's own
+        code, through its mode switches too (pvh_start_xen's 32-bit start, then its 64-bit
+        part after the far jump, which calls xen_prepare_pvh)."""
+        func = self.ctx.functions.starting_at(addr)
+        node = walk.nodes.get(addr)
+        if func is None or node is None:
+            return frozenset()
+        if addr != walk.root:
+            return self.must(func, node.mode, addr, walk.entry.name)
+        starts = {(node.mode, walk.entry.address)} | {
+            (mode, at) for start, mode, at in walk.seen if start == addr and at != addr}
+        return frozenset().union(*(self.must(func, mode, at, walk.entry.name)
+                                   for mode, at in starts))
+
     def _spine(self, walk) -> set[int]:
         """Functions that run whenever the entry boots: the root, and the callees of
         must-execute call sites of spine functions."""
@@ -111,12 +121,7 @@ class Ops(Resolver):
         queue = deque([walk.root])
         while queue:
             addr = queue.popleft()
-            func = self.ctx.functions.starting_at(addr)
-            node = walk.nodes.get(addr)
-            if func is None or node is None:
-                continue
-            start = walk.entry.address if addr == walk.root else addr
-            must = self.must(func, node.mode, start, walk.entry.name)
+            must = self._always(walk, addr)
             for callee, edge in walk.succ.get(addr, {}).items():
                 if callee not in spine and edge.kind in _CONTROL and edge.site in must \
                         and not edge.condition:

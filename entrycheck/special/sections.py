@@ -29,7 +29,8 @@ class Alternative(NamedTuple):
 def kernel_version(image: Image) -> tuple[int, ...] | None:
     """The version in `linux_banner` ("Linux version 6.12.117+deb12..."): (6, 12, 117)."""
     addr = image.symbol_address("linux_banner")
-    data = image.read(addr, 64) if addr is not None else None
+    section = image.section_at(addr) if addr is not None else None
+    data = image.read(addr, min(64, section.addr + section.size - addr)) if section else None
     m = _BANNER.match(data or b"")
     return tuple(int(g) for g in m.groups() if g is not None) if m else None
 

@@ -49,13 +49,13 @@ def read_table(image: Image, spec: TableSpec, version: tuple[int, ...] | None,
     if bounds is None:
         return Table(spec.name)
     start, end = bounds
+    if end == start:  # its bounds may sit at a section's end, outside every section
+        return Table(spec.name, layout="empty")
     if end - start > MAX_TABLE_BYTES:
         return Table(spec.name, problem=f"{end - start} bytes: larger than any kernel's table")
     data = image.read(start, end - start)
     if data is None:
         return Table(spec.name, problem=f"{start:#x}..{end:#x} is not inside one section")
-    if not data:
-        return Table(spec.name, layout="empty")
     matching = [lay for lay in spec.layouts if version is None or version_in(version, lay.versions)]
     others = [lay for lay in spec.layouts if lay not in matching]
     tried = []

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,22 +11,10 @@ from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
 from entrycheck.crosscheck.with_angr import CrossCheck, crosscheck, sized_functions
 
+from ..conftest import debian_kernel
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_vmlinux" / "vmlinux"
-REAL_ABI = "6.1.0-56-cloud-amd64"
-REAL_CACHE = Path.home() / ".cache" / "entrycheck"
-
-real_kernel = pytest.mark.skipif(
-    os.environ.get("ENTRYCHECK_REAL_KERNEL") != "1" and os.environ.get("CI") != "true",
-    reason="real-kernel tier: set ENTRYCHECK_REAL_KERNEL=1 (CI runs it)")
-
-
-def _fetch_module():
-    spec = importlib.util.spec_from_file_location("fetch_kernel",
-                                                  ROOT / "scripts" / "fetch_kernel.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_sample_agrees_completely():
@@ -53,11 +39,9 @@ def test_sample_json_and_default_sample():
 
 
 @pytest.mark.realkernel
-@real_kernel
 def test_real_kernel_sample_agrees():
-    paths = _fetch_module().fetch(REAL_ABI, ["dbg"], REAL_CACHE)
-    image = Image(paths.get("vmlinux_nodebug", REAL_CACHE / "kernels" / REAL_ABI
-                            / "vmlinux.nodebug"))
+    """20 random functions of Debian's 6.1 (the tier's kernel, as the fixtures fetch it)."""
+    image = Image(debian_kernel("6.1")["vmlinux_nodebug"])
     result = crosscheck(image, FunctionTable(image), sample=20)
     print(json.dumps(result.as_json(), indent=1))
     assert result.functions == 20

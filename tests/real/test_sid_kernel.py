@@ -1,0 +1,61 @@
+"""The real-kernel tier on Debian sid's newest kernel (7.x, CONFIG_X86_FRED=y): the boot
+paths join where the sources say (not at a WARN trap capstone mis-decoded), and the IDT
+set-up every non-FRED CPU runs behind `cpu_feature_enabled(X86_FEATURE_FRED)` is reached.
+
+About 2.5 minutes: the boot-path analysis (~80 s) and the whole-boot one (~60 s)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from entrycheck.cli import main
+
+pytestmark = pytest.mark.realkernel
+
+# arch/x86/kernel/traps.c trap_init(), idt.c, cpu/common.c: the IDT set-up a FRED kernel
+# skips on FRED CPUs and runs on every other one
+IDT_SETUP = ("idt_setup_traps", "idt_setup_early_pf", "load_current_idt")
+
+
+def query(capsys, *argv: str) -> dict:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def sid(debian_sid) -> str:
+    config = debian_sid["config"].read_text()
+    assert "CONFIG_X86_FRED=y" in config  # what makes the IDT set-up conditional
+    return str(debian_sid["vmlinux_nodebug"])
+
+
+def test_sid_xen_pv_converges_at_x86_64_start_reservations(capsys, sid):
+    out = query(capsys, "skip", sid, "--entry", "xen-pv")
+    assert out["convergence"] == ["x86_64_start_reservations"]
+    skipped = {f["name"] for f in out["skipped"]}
+    assert {"startup_64", "x86_64_start_kernel"} <= skipped
+    assert "xen_start_kernel" in {f["name"] for f in out["entry_only"]}
+
+
+def test_sid_pvh_converges_at_startup_64(capsys, sid):
+    out = query(capsys, "skip", sid, "--entry", "pvh")
+    assert out["convergence"] == ["startup_64"]
+    assert out["skipped"] == []
+    assert "pvh_start_xen" in {f["name"] for f in out["entry_only"]}
+
+
+def test_sid_native_reaches_the_idt_setup(capsys, sid):
+    out = query(capsys, "reach", sid, "--entry", "native", "--scope", "all")
+    reached = {f["name"] for f in out["reached"]}
+    assert set(IDT_SETUP) <= reached
+    assert out["resolvers"]["alternatives"] > 0  # the feature tests' both arms
+
+
+@pytest.mark.parametrize("function", IDT_SETUP)
+def test_sid_why_idt_setup(capsys, sid, function):
+    out = query(capsys, "why", sid, "--entry", "native", function)
+    assert out["chain"][0] == "startup_64" and out["chain"][-1] == function
+    assert "start_kernel" in out["chain"]
+    assert all(link["edge"].get("condition") is None for link in out["links"][1:])

@@ -1,0 +1,27 @@
+"""entrycheck.resolve.address_taken: a function whose address a reached function takes and
+hands on is a (weak) callback; another resolver's edge between the same pair wins."""
+
+from __future__ import annotations
+
+from entrycheck.model import EdgeKind
+from entrycheck.resolve.address_taken import AddressTaken
+
+
+def test_addresses_taken(built):
+    links = built.links(AddressTaken, "xen_start_kernel")
+    assert {(built.functions.at(ln.target).name, ln.kind, ln.text) for ln in links} == {
+        ("__SCT__early_hook", EdgeKind.CALLBACK, "takes the address of __SCT__early_hook"),
+        ("xen_early_hook", EdgeKind.CALLBACK, "takes the address of xen_early_hook")}
+    assert AddressTaken.weak
+
+
+def test_weak_edge_gives_way(built, graphs):
+    """xen_start_kernel passes xen_early_hook to static_call_update(): the static-call
+    resolver's edge (made during the walk) replaces the weak callback of the plan."""
+    func = built.func("xen_start_kernel")
+    plan = built.builder.plan(func, 64, func.start)
+    weak = [s for s in plan.steps if s.callee.name == "xen_early_hook"]
+    assert [(s.edge.resolver, s.weak) for s in weak] == [("address-taken", True)]
+    edge = built.edge(graphs["xen-pv"], "xen_start_kernel", "xen_early_hook")
+    assert (edge.kind, edge.resolver) == (EdgeKind.OPS, "static-calls")
+    assert graphs["xen-pv"].resolved["address-taken"] == 1

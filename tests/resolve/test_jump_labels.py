@@ -1,0 +1,106 @@
+"""entrycheck.resolve.jump_labels: a static key's out-of-line code is decoded as linked when
+the site is compiled as a jump, as conditional ("a static key enabled") behind a nop."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from entrycheck.binary.image import Image
+from entrycheck.model import EdgeKind
+from entrycheck.resolve.jump_labels import CONDITION, JumpLabels
+
+from .conftest import last_link, snippet_graph
+
+
+def jump_entries(image) -> list[tuple[int, int]]:
+    """(code, target) of each 16-byte `struct jump_entry`, read from the raw bytes."""
+    start = image.symbol_address("__start___jump_table")
+    stop = image.symbol_address("__stop___jump_table")
+    data = image.read(start, stop - start)
+    out = []
+    for off in range(0, len(data), 16):
+        code, target = struct.unpack_from("<ii", data, off)
+        out.append((start + off + code, start + off + 4 + target))
+    return out
+
+
+def test_sample_nop_site_is_conditional(built):
+    """early_cpu_init's 5-byte nop: its out-of-line block is a conditional start."""
+    (code, target), = jump_entries(built.image)
+    func = built.func("early_cpu_init")
+    assert built.image.read(code, 5) == bytes.fromhex("0f1f440000")
+    resolver = built.resolver(JumpLabels)
+    assert resolver.starts(func) == []
+    assert resolver.conditional_starts(func) == [(target, CONDITION)]
+    assert func.start <= code < target < func.end
+
+
+def test_sample_call_behind_the_key(built, graphs):
+    edge = built.edge(graphs["native"], "early_cpu_init", "static_key_only_helper")
+    assert (edge.kind, edge.condition) == (EdgeKind.CALL, CONDITION)
+    (_, target), = jump_entries(built.image)
+    assert target <= edge.site < built.func("early_cpu_init").end
+
+
+SOURCE = r"""
+    .text
+    .globl startup_64
+startup_64:
+    .type nop_site, @object
+nop_site:
+    .byte 0x0f, 0x1f, 0x44, 0x00, 0x00  # static_branch_unlikely(): a nop
+    .type jmp_site, @object
+jmp_site:
+    jmp 2f                              # static_branch_likely() compiled as a jump
+    ret
+    .type nop_target, @object
+nop_target:
+    call key_on_helper
+    ret
+2:
+    .type jmp_target, @object
+jmp_target:
+    call key_off_helper
+    ret
+key_on_helper: ret
+key_off_helper: ret
+    .data
+    .balign 8
+__start___jump_table:
+    .long nop_site - ., nop_target - .
+    .quad 0
+    .long jmp_site - ., jmp_target - .
+    .quad 0
+__stop___jump_table:
+"""
+
+
+@pytest.fixture(scope="module")
+def case():
+    return snippet_graph(SOURCE)
+
+
+def test_jump_site_runs_as_linked(case):
+    snip, b, graph = case
+    resolver = b.resolver(JumpLabels)
+    assert resolver.starts(b.func("startup_64")) == [snip["jmp_target"]]
+    assert resolver.conditional_starts(b.func("startup_64")) == [(snip["nop_target"], CONDITION)]
+    assert b.edge(graph, "startup_64", "key_off_helper").condition is None
+    assert b.edge(graph, "startup_64", "key_on_helper").condition == CONDITION
+
+
+@pytest.mark.realkernel
+def test_debian61_jump_label(capsys, debian61):
+    """printk_sprint: trace_console()'s static key is a 2-byte nop (`66 90`); its
+    out-of-line block calls __SCT__tp_func_console."""
+    image = debian61["vmlinux_nodebug"]
+    chain, edge = last_link(capsys, image, "native", "__SCT__tp_func_console")
+    assert chain[-2] == "printk_sprint" and edge["kind"] == "call"
+    assert edge["condition"] == CONDITION
+    img = Image(image)
+    start = img.symbol_address("printk_sprint")
+    site = int(edge["site"], 16)
+    targets = [target for code, target in jump_entries(img) if start <= code < site]
+    assert any(target <= site for target in targets)  # inside a jump-label block

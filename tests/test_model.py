@@ -1,0 +1,104 @@
+"""entrycheck.model: every edge kind has a style, graphs pack into arrays and come back
+unchanged (through the cache's blobs too), edges and unresolved sites as JSON."""
+
+from __future__ import annotations
+
+from entrycheck.model import (
+    EDGE_STYLES,
+    KIND_CODES,
+    Edge,
+    EdgeKind,
+    EntryGraph,
+    Function,
+    GraphTable,
+    Node,
+    Unresolved,
+)
+
+ROOT, MID, LEAF, GONE = 0x1000, 0x2000, 0x3000, 0x4000
+
+
+def sample_graph() -> EntryGraph:
+    nodes = {
+        ROOT: Node(ROOT, "startup_64", ".head.text", 64, init=True),
+        MID: Node(MID, "x86_64_start_kernel", ".init.text", 64, refs=("boot_params",),
+                  privileged=("mov cr4, rax",)),
+        LEAF: Node(LEAF, "early_idt_handler_array", ".init.text", 64, "compressed",
+                   returns=True),
+    }
+    succ = {
+        ROOT: {MID: Edge(EdgeKind.FAR, ROOT + 0x20, "far", via="initial_code"),
+               GONE: Edge(EdgeKind.CALL, ROOT + 0x30, "direct")},  # no such node: dropped
+        MID: {LEAF: Edge(EdgeKind.EXCEPTION, MID + 4, "idt", "installs it",
+                         condition="alternatives applied", storer=ROOT),
+              ROOT: Edge(EdgeKind.JUMP, MID + 8, "direct")},
+    }
+    return EntryGraph.build("native", ROOT, nodes, succ,
+                            unresolved=[Unresolved(MID, MID + 12, "call rax", "unknown")],
+                            resolved={"far": 1, "idt": 1})
+
+
+def test_every_kind_has_a_style():
+    assert set(EDGE_STYLES) == set(EdgeKind)
+    assert tuple(EdgeKind) == KIND_CODES
+    faults = {k for k, s in EDGE_STYLES.items() if s.fault}
+    deferred = {k for k, s in EDGE_STYLES.items() if s.deferred}
+    assert faults == {EdgeKind.EXCEPTION, EdgeKind.ERROR_PATH}
+    assert deferred == {EdgeKind.CALLBACK, EdgeKind.REGISTRATION}
+
+
+def test_graph_views():
+    g = sample_graph()
+    assert list(g.nodes) == [ROOT, MID, LEAF] and len(g.nodes) == 3
+    assert ROOT in g and GONE not in g and GONE not in g.nodes
+    assert g.nodes[LEAF] == Node(LEAF, "early_idt_handler_array", ".init.text", 64,
+                                 "compressed", returns=True)
+    assert g.nodes[MID].refs == ("boot_params",)
+    assert g.nodes[MID].privileged == ("mov cr4, rax",)
+    assert g.nodes[ROOT].init and not g.nodes[ROOT].returns
+    assert g.succ[ROOT] == {MID: Edge(EdgeKind.FAR, ROOT + 0x20, "far", via="initial_code")}
+    assert g.succ[MID][LEAF] == Edge(EdgeKind.EXCEPTION, MID + 4, "idt", "installs it",
+                                     condition="alternatives applied", storer=ROOT)
+    assert g.succ[LEAF] == {}
+    assert g.name(MID) == "x86_64_start_kernel"
+
+
+def test_adjacency_arrays():
+    g = sample_graph()
+    index, addresses, offsets, dst, kind, cond = g.adjacency()
+    assert index == {ROOT: 0, MID: 1, LEAF: 2}
+    assert list(addresses) == [ROOT, MID, LEAF] and list(offsets) == [0, 1, 3, 3]
+    assert list(dst) == [1, 0, 2]  # per caller, callees in address order
+    assert [KIND_CODES[k] for k in kind] == [EdgeKind.FAR, EdgeKind.JUMP, EdgeKind.EXCEPTION]
+    assert list(cond) == [0, 0, 1]
+    assert list(g.storers()) == [-1, -1, 0]
+
+
+def test_edges_listed():
+    assert [(a, b, e.kind) for a, b, e in sample_graph().edges()] == [
+        (ROOT, MID, EdgeKind.FAR), (MID, ROOT, EdgeKind.JUMP), (MID, LEAF, EdgeKind.EXCEPTION)]
+
+
+def test_blobs_round_trip():
+    g = sample_graph()
+    strings, blobs = g.table.blobs()
+    back = EntryGraph("native", ROOT, GraphTable.from_blobs(strings, blobs))
+    assert {a: back.nodes[a] for a in back.nodes} == {a: g.nodes[a] for a in g.nodes}
+    assert list(back.edges()) == list(g.edges())
+
+
+def test_edge_and_unresolved_json():
+    edge = Edge(EdgeKind.OPS, 0xFFFFFFFF81000010, "ops", "call qword ptr [rip+0x10]",
+                "pv_ops+0x8 (stored by xen_start_kernel)", "a static key enabled")
+    assert edge.as_json() == {"kind": "indirect-ops", "site": "0xffffffff81000010",
+                              "instruction": "call qword ptr [rip+0x10]", "resolver": "ops",
+                              "via": "pv_ops+0x8 (stored by xen_start_kernel)",
+                              "condition": "a static key enabled"}
+    assert Edge(EdgeKind.CALL, 0x10, "direct").as_json() == {
+        "kind": "call", "site": "0x10", "instruction": "", "resolver": "direct"}
+    assert Unresolved(1, 0x20, "call rax", "why").as_json("f") == {
+        "function": "f", "site": "0x20", "instruction": "call rax", "reason": "why"}
+
+
+def test_function_size():
+    assert Function("f", 0x1000, 0x1040, ".text").size == 0x40
