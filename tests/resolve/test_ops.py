@@ -34,7 +34,7 @@ def test_sample_xen_pv_calls_what_it_stored(built, graphs, expected):
 
 def test_decisive_store_is_must_execute(built):
     func = built.func("xen_start_kernel")
-    must = built.resolver(Ops).must(func, 64, func.start)
+    must = built.resolver(Ops).must(func, 64, func.start, "xen-pv")
     assert {s.address for s in built.facts("xen_start_kernel").stores} <= must
 
 
