@@ -220,6 +220,8 @@ def _lacking(ctx: _Context, rule: Rule, entry: str,
         if symbol not in have:
             have.add(symbol)
             lacking.setdefault(ctx.nodes[reference][function].address, (symbol, function))
+    if not lacking:
+        return []
     below = ctx.native_only(entry) | set(lacking)
     out = []
     for root in group(ctx.analysis.graphs[reference], below, heads=lacking):
