@@ -1,5 +1,8 @@
 """The pre-merge check: rules evaluated on an analysis, findings with stable fingerprints,
-base-vs-head and baseline filtering, and the one versioned JSON report outputs derive from."""
+base-vs-head and baseline filtering, and the one versioned JSON report outputs derive from.
+
+A native-only feature is one finding at its root (check/roots.py), with the flagged
+functions below it listed as its callees; an allowance of the root covers them."""
 
 from __future__ import annotations
 
@@ -12,10 +15,11 @@ from entrycheck.analysis import Analysis
 from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.binary.functions import normalise_name
 from entrycheck.check import SEVERITIES
+from entrycheck.check.roots import Root, group
 from entrycheck.check.rules import Matcher, Rule
 from entrycheck.errors import EntrycheckError
 from entrycheck.model import EntryGraph
-from entrycheck.paths import boot_path, chain, diverge
+from entrycheck.paths import Divergence, boot_path, chain, diverge
 
 FORMAT = "entrycheck-check/1"
 BASELINE_FORMAT = "entrycheck-baseline/1"
@@ -36,10 +40,12 @@ class Finding:
     file: str | None = None
     line: int | None = None
     suppressed: str | None = None
+    callees: tuple[str, ...] = ()  # the flagged functions the root leads to (normalised)
 
     def as_json(self) -> dict:
         out = asdict(self)
         out["chain"] = list(self.chain)
+        out["callees"] = list(self.callees)
         return out
 
 
@@ -64,7 +70,30 @@ class _Context:
         self.dwarf = DwarfIndex(Path(analysis.image), cache_dir) if analysis.has_dwarf else None
         self.dwarf_warning: str | None = None
         self._inlined: dict[str, tuple[str, ...]] | None = None
-        self._locations: dict[str, tuple[str | None, int | None]] | None = None
+        self._divergences: dict[str, Divergence] = {}
+        self.covered: dict[str, set[int]] = {}  # entry -> functions feature findings hold
+
+    def divergence(self, entry: str) -> Divergence:
+        """How the entry's boot path relates to the reference's (computed once)."""
+        if entry not in self._divergences:
+            graphs = self.analysis.graphs
+            self._divergences[entry] = diverge(graphs[entry], graphs[self.analysis.reference],
+                                               self.analysis.rules)
+        return self._divergences[entry]
+
+    def native_only(self, entry: str) -> set[int]:
+        """Init functions the reference runs before convergence and the entry never runs."""
+        ref = self.analysis.graphs[self.analysis.reference]
+        return {a for a in self.divergence(entry).reference_only if ref.nodes[a].init}
+
+    def allowed(self, reasons: dict[str, str]) -> dict[int, str]:
+        """Function addresses of an allow list, by normalised name (`__pi_`, `.constprop.N`,
+        `.isra.N`, `.part.N`, `.cold` stripped on both sides), with their reasons."""
+        out: dict[int, str] = {}
+        for name, reason in reasons.items():
+            for address in sorted(self.analysis.names.matching(frozenset({name}))):
+                out.setdefault(address, reason)
+        return out
 
     def _unusable(self, exc: EntrycheckError) -> None:
         self.dwarf, self.dwarf_warning = None, f"DWARF unusable, checked without it: {exc}"
@@ -167,11 +196,7 @@ def _feature(ctx: _Context, rule: Rule) -> list[Finding]:
         return out
     if rule.requirement == "native_only":
         targets = [e for e in (rule.entries or present) if e in present and e != reference]
-        for entry in targets:
-            have = {symbol for _, symbol in hits[entry]}
-            lacking = {s: f for f, s in reversed(hits.get(reference, [])) if s not in have}
-            out += [_finding(ctx, rule, entry, s, reference, f) for s, f in sorted(lacking.items())]
-        return out
+        return [f for entry in targets for f in _lacking(ctx, rule, entry, hits)]
     for entry in (e for e in rule.entries if e in present):  # reached_by_all
         if hits[entry]:
             continue
@@ -184,27 +209,62 @@ def _feature(ctx: _Context, rule: Rule) -> list[Finding]:
     return out
 
 
+def _lacking(ctx: _Context, rule: Rule, entry: str,
+             hits: dict[str, list[tuple[str, str]]]) -> list[Finding]:
+    """native_only: a finding per root among the features the reference reaches and the
+    entry does not; the native-only init code below a root is its callees."""
+    reference = ctx.analysis.reference
+    have = {symbol for _, symbol in hits[entry]}
+    lacking: dict[int, tuple[str, str]] = {}
+    for function, symbol in hits.get(reference, []):
+        if symbol not in have:
+            have.add(symbol)
+            lacking.setdefault(ctx.nodes[reference][function].address, (symbol, function))
+    if not lacking:
+        return []
+    below = ctx.native_only(entry) | set(lacking)
+    out = []
+    for root in group(ctx.analysis.graphs[reference], below, heads=lacking):
+        symbol, function = lacking[root.address]
+        ctx.covered.setdefault(entry, set()).update({root.address, *root.members})
+        out.append(_finding(ctx, rule, entry, symbol, reference, function,
+                            callees=_callees(ctx, root)))
+    return out
+
+
 def _generic(ctx: _Context, rule: Rule) -> list[Finding]:
-    """native_only_init: init code the reference runs before convergence, an entry never."""
+    """native_only_init: init code the reference runs before convergence and an entry
+    never runs, one finding per root. `allow_functions` (the reference path's own code)
+    are allowed as themselves and lead to nothing; an `allow_roots` root of the entry
+    covers its callees; what a feature rule found (and its callees) is not found again."""
     analysis, reference = ctx.analysis, ctx.analysis.reference
     if reference not in analysis.graphs:
         return []
     ref_graph = analysis.graphs[reference]
+    itself = ctx.allowed(rule.allow_functions)
     out = []
-    for entry in analysis.entries:
-        if entry.name == reference:
-            continue
-        div = diverge(analysis.graphs[entry.name], ref_graph, analysis.rules)
-        for address in div.reference_only:
-            node = ref_graph.nodes[address]
-            if node.init:
-                out.append(_finding(ctx, rule, entry.name, node.name, reference, node.name,
-                                    rule.allow_functions.get(normalise_name(node.name))))
+    for entry in (e.name for e in analysis.entries if e.name != reference):
+        flagged = ctx.native_only(entry) - ctx.covered.get(entry, set())
+        for address in sorted(flagged & itself.keys()):
+            name = ref_graph.name(address)
+            out.append(_finding(ctx, rule, entry, name, reference, name, itself[address]))
+        roots = ctx.allowed(rule.allow_roots.get(entry, {}))
+        for root in group(ref_graph, flagged - itself.keys()):
+            name = ref_graph.name(root.address)
+            out.append(_finding(ctx, rule, entry, name, reference, name,
+                                roots.get(root.address), _callees(ctx, root)))
     return out
 
 
+def _callees(ctx: _Context, root: Root) -> tuple[str, ...]:
+    graph = ctx.analysis.graphs[ctx.analysis.reference]
+    names = {normalise_name(graph.name(a).split("@", 1)[0]) for a in root.members}
+    return tuple(sorted(names - {normalise_name(graph.name(root.address).split("@", 1)[0])}))
+
+
 def _finding(ctx: _Context, rule: Rule, entry: str, symbol: str, source: str | None,
-             function: str | None, suppressed: str | None = None) -> Finding:
+             function: str | None, suppressed: str | None = None,
+             callees: tuple[str, ...] = ()) -> Finding:
     links: tuple[str, ...] = ()
     if source is not None and function is not None:
         graph: EntryGraph = ctx.analysis.graphs[source]
@@ -215,7 +275,7 @@ def _finding(ctx: _Context, rule: Rule, entry: str, symbol: str, source: str | N
     location = ctx.location(function)
     return Finding(rule.id, rule.severity, entry, normalise_name(symbol), message, links,
                    fingerprint(rule.id, entry, symbol), source if links else None, *location,
-                   suppressed or rule.allow.get(entry))
+                   suppressed or rule.allow.get(entry), callees)
 
 
 def _pattern(rule: Rule) -> str:

@@ -19,6 +19,9 @@ def text(report: dict) -> str:
                      f"{f['symbol']}: {f['message']} [{f['rule']}]")
         if f["chain"]:
             lines.append(f"  {f['reached_by']} reaches it: {' > '.join(f['chain'])}")
+        if f.get("callees"):
+            lines.append(f"  and through it {counted(len(f['callees']), 'function')}: "
+                         f"{', '.join(f['callees'])}")
     s = report["summary"]
     lines += [f"{report['image']}: warning: entrycheck: {w}" for w in report.get("warnings", ())]
     lines.append(f"entrycheck: {counted(s['error'], 'error')}, "
@@ -52,6 +55,8 @@ def junit(report: dict) -> str:
             failure = ET.SubElement(case, "failure", message=counted(len(found), "finding"),
                                     type=found[0]["severity"])
             failure.text = "\n".join(f"{f['symbol']}: {f['message']} ({' > '.join(f['chain'])})"
+                                     + (f"; callees: {', '.join(f['callees'])}"
+                                        if f.get("callees") else "")
                                      for f in found)
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(len(by_case)))

@@ -34,7 +34,7 @@ REQUIREMENTS = ("reached_by_all", "not_reached_by", "native_only")
 GENERIC = ("native_only_init",)
 FIELDS = ("entry", "symbol", "function", "reference")  # what a finding's message may name
 _KEYS = {"id", "title", "severity", "message", "references", "match", "require", "allow",
-         "generic", "allow_functions", "bits", "help", "help_uri"}
+         "generic", "allow_functions", "allow_roots", "bits", "help", "help_uri"}
 _URI = re.compile(r"^https?://[^\s]+$")
 _ID = re.compile(r"^[A-Za-z][\w.-]*$")
 MAX_RULE_FILE = 1 << 20   # bytes
@@ -80,7 +80,8 @@ class Rule:
     entries: tuple[str, ...] = ()
     generic: str | None = None
     allow: dict[str, str] = field(default_factory=dict)
-    allow_functions: dict[str, str] = field(default_factory=dict)
+    allow_functions: dict[str, str] = field(default_factory=dict)  # itself, any entry
+    allow_roots: dict[str, dict[str, str]] = field(default_factory=dict)  # entry -> root
     bits: int | None = None  # applies only to kernels of this width
     help: str | None = None  # more than the title says (markdown)
     help_uri: str | None = None  # default: the rule's section of rules/README.md
@@ -89,7 +90,8 @@ class Rule:
         return {"id": self.id, "title": self.title, "severity": self.severity,
                 "message": self.message, "references": list(self.references),
                 "source": self.source, "help": self.help, "help_uri": self.help_uri,
-                "allow": dict(self.allow), "allow_functions": dict(self.allow_functions)}
+                "allow": dict(self.allow), "allow_functions": dict(self.allow_functions),
+                "allow_roots": {e: dict(r) for e, r in self.allow_roots.items()}}
 
 
 class _Invalid(Exception):
@@ -232,11 +234,13 @@ def _rule(node: yaml.Node, source: str, known: frozenset[str]) -> Rule:
         for key in ("match", "require"):
             if key in fields:
                 raise _Invalid(fields[key][0], f"a generic rule takes no `{key}`")
-        return Rule(**common, generic=generic, allow_functions=_reasons(fields, "allow_functions"))
+        return Rule(**common, generic=generic, allow_functions=_reasons(fields, "allow_functions"),
+                    allow_roots=_roots(fields, known))
     if "match" not in fields or "require" not in fields:
         raise _Invalid(node, "a rule needs `match` and `require` (or `generic`)")
-    if "allow_functions" in fields:
-        raise _Invalid(fields["allow_functions"][0], "allow_functions goes with `generic`")
+    for key in ("allow_functions", "allow_roots"):
+        if key in fields:
+            raise _Invalid(fields[key][0], f"{key} goes with `generic`")
     requirement, entries = _requirement(fields["require"][1], known)
     return Rule(**common, matchers=_matchers(fields["match"][1]), requirement=requirement,
                 entries=entries)
@@ -348,13 +352,29 @@ def _reasons(fields: dict, key: str, known: frozenset[str] | None = None) -> dic
     """A mapping of names to reasons; with `known`, the names are entries."""
     if key not in fields:
         return {}
+    return _reasons_in(fields[key][1], key, known)
+
+
+def _reasons_in(node: yaml.Node, key: str, known: frozenset[str] | None = None) -> dict[str, str]:
     out = {}
-    for name, reason in _mapping(fields[key][1], f"{key} maps names to reasons").values():
+    for name, reason in _mapping(node, f"{key} maps names to reasons").values():
         if known is not None:
             _entry(name, known)
         if not isinstance(reason, yaml.ScalarNode) or not reason.value.strip():
             raise _Invalid(reason, f"{key}: {_short(name.value)} needs a reason")
         out[name.value] = reason.value
+    return out
+
+
+def _roots(fields: dict, known: frozenset[str]) -> dict[str, dict[str, str]]:
+    """allow_roots: entry name -> {root function: reason}."""
+    if "allow_roots" not in fields:
+        return {}
+    out = {}
+    for name, value in _mapping(fields["allow_roots"][1],
+                                "allow_roots maps entry names to {function: reason}").values():
+        entry = _entry(name, known)
+        out[entry] = _reasons_in(value, f"allow_roots: {_short(entry)}")
     return out
 
 

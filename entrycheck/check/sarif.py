@@ -80,7 +80,7 @@ def _help_text(rule: dict) -> str:
     parts.append(f"Finding: {_sentence(rule['message'])}")
     if rule["references"]:
         parts.append("References: " + "; ".join(rule["references"]) + ".")
-    allowed = {**rule.get("allow", {}), **rule.get("allow_functions", {})}
+    allowed = _allowed(rule)
     if allowed:
         parts.append("Allowed: " + "; ".join(f"{k}: {v}" for k, v in allowed.items()) + ".")
     return "\n".join(parts)
@@ -93,10 +93,18 @@ def _help_markdown(rule: dict) -> str:
     lines.append(f"Finding: {_sentence(rule['message'])}")
     if rule["references"]:
         lines += ["", "References:", *(f"- {r}" for r in rule["references"])]
-    allowed = {**rule.get("allow", {}), **rule.get("allow_functions", {})}
+    allowed = _allowed(rule)
     if allowed:
         lines += ["", "Allowed:", *(f"- `{k}`: {v}" for k, v in allowed.items())]
     return "\n".join(lines)
+
+
+def _allowed(rule: dict) -> dict[str, str]:
+    """What a rule allows, with the reasons: entries, functions, roots per entry."""
+    out = {**rule.get("allow", {}), **rule.get("allow_functions", {})}
+    for entry, roots in (rule.get("allow_roots") or {}).items():
+        out.update({f"{entry} {name}": reason for name, reason in roots.items()})
+    return out
 
 
 def _invocation(report: dict) -> dict:
@@ -123,7 +131,7 @@ def _result(f: dict, index: dict[str, int], report: dict, roots: list[str]) -> d
         "message": {"text": _sentence(f"{f['entry']}: {f['symbol']}: {f['message']}")},
         "locations": [location],
         "partialFingerprints": {"entrycheck/v1": f["fingerprint"]},
-        "properties": {"entry": f["entry"]},
+        "properties": {"entry": f["entry"], "callees": list(f.get("callees") or ())},
     }
     if f["chain"]:
         steps = [{"location": {"logicalLocations": [{"name": name, "kind": "function"}],

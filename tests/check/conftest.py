@@ -29,23 +29,43 @@ def need(reason: str) -> None:
     pytest.skip(reason)
 
 
-def build_proof_kernel(dest: Path) -> Path:
-    """The sample with `early_new_feature_init()` wired into x86_64_start_kernel only."""
+def build_variant(dest: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """The sample built from a copy of its sources with `edits`: per file, (old, new)
+    replacements, each of which must apply once (old "" appends new)."""
     if not all(shutil.which(t) for t in ("gcc", "ld", "make")):
-        need("needs gcc, ld and make to build the proof kernel")
+        need("needs gcc, ld and make to build a variant of the sample")
     src = dest / "head"
     shutil.copytree(ROOT / "sample_vmlinux", src, ignore=shutil.ignore_patterns("vmlinux", "build"))
-    head64 = src / "head64.c"
-    text = head64.read_text()
-    anchor = "\tload_ucode_bsp();"
-    decl = "noinline __init __noreturn void x86_64_start_kernel"
-    assert anchor in text and decl in text
-    text = text.replace(anchor, anchor + "\n\tearly_new_feature_init();")
-    head64.write_text(text.replace(decl, "void early_new_feature_init(void);\n" + decl, 1))
-    main_c = src / "main.c"
-    main_c.write_text(main_c.read_text() + FEATURE)
-    subprocess.run(["make", "-s", "-C", str(src)], check=True, capture_output=True)
+    for name, changes in edits.items():
+        path = src / name
+        text = path.read_text()
+        for old, new in changes:
+            if not old:
+                text += new
+                continue
+            assert text.count(old) == 1, (name, old)
+            text = text.replace(old, new)
+        path.write_text(text)
+    proc = subprocess.run(["make", "-s", "-C", str(src)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
     return src / "vmlinux"
+
+
+ANCHOR = "\tload_ucode_bsp();"  # in x86_64_start_kernel
+START_KERNEL = "noinline __init __noreturn void x86_64_start_kernel"
+
+
+def native_call(function: str, definition: str, declaration: str | None = None) -> dict:
+    """Edits that wire `function()` into x86_64_start_kernel only, defined in main.c."""
+    decl = declaration or f"void {function}(void);"
+    return {"head64.c": [(ANCHOR, f"{ANCHOR}\n\t{function}();"),
+                         (START_KERNEL, f"{decl}\n{START_KERNEL}")],
+            "main.c": [("", definition)]}
+
+
+def build_proof_kernel(dest: Path) -> Path:
+    """The sample with `early_new_feature_init()` wired into x86_64_start_kernel only."""
+    return build_variant(dest, native_call("early_new_feature_init", FEATURE))
 
 
 @pytest.fixture(scope="session")

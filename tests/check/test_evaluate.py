@@ -170,8 +170,9 @@ def test_fingerprints_ignore_addresses():
 def test_rules_readme_documents_every_key():
     doc = (ROOT / "rules" / "README.md").read_text()
     for key in ("id", "title", "severity", "message", "references", "match", "require",
-                "allow", "bits", "generic", "allow_functions", "function", "inlined", "data",
-                "instruction", "reached_by_all", "not_reached_by", "native_only"):
+                "allow", "bits", "generic", "allow_functions", "allow_roots", "function",
+                "inlined", "data", "instruction", "reached_by_all", "not_reached_by",
+                "native_only"):
         assert f"`{key}`" in doc, key
 
 

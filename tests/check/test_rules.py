@@ -57,6 +57,15 @@ def load_error(tmp_path: Path, text: str | bytes, definitions=()) -> str:
     ("[" * 1000, 1, "nested deeper than 20 levels"),
     ("id: X1\nmessage: \"\\x01\"\n\x07\n", 3, "invalid YAML"),
     (HEAD + "message: m\n" + MATCH + "help_uri: notaurl\n", 7, "absolute http(s) URI"),
+    (HEAD + "message: m\ngeneric: native_only_init\nallow_roots:\n  xen_pv:\n    f: r\n", 7,
+     "unknown entry 'xen_pv' (did you mean xen-pv?)"),
+    (HEAD + "message: m\ngeneric: native_only_init\nallow_roots:\n  xen-pv:\n    f: ''\n", 8,
+     "allow_roots: xen-pv: f needs a reason"),
+    (HEAD + "message: m\ngeneric: native_only_init\nallow_roots:\n  xen-pv: [f]\n", 7,
+     "allow_roots: xen-pv maps names to reasons"),
+    (HEAD + "message: m\ngeneric: native_only_init\nallow_roots: [xen-pv]\n", 6,
+     "allow_roots maps entry names to {function: reason}"),
+    (HEAD + "message: m\n" + MATCH + "allow_roots: {}\n", 7, "allow_roots goes with `generic`"),
 ])
 def test_rule_mistakes_are_one_line(tmp_path, text, line, fragment):
     message = load_error(tmp_path, text)
