@@ -88,7 +88,7 @@ class Analysis:
         if self.path_rules is not None:
             return self.path_rules
         unlikely = frozenset(a for name, addrs in self.names.by_name.items()
-                             if COLD in name for a in addrs)
+                             if COLD in name for a in addrs) | self.addresses("format_handlers")
         return PathRules(self.addresses("boot_ends"), self.addresses("error_exits"),
                          self.addresses("noreturn"), self.addresses("report_functions"),
                          self.addresses("early_unavailable"), unlikely)

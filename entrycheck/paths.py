@@ -32,8 +32,9 @@ class PathRules:
     noreturn: frozenset[int]
     reports: frozenset[int] = frozenset()  # WARN/BUG reporting: entered on the fault layer
     early_unavailable: frozenset[int] = frozenset()  # cannot run before start_kernel
-    unlikely: frozenset[int] = frozenset()  # `.cold` parts: code the compiler split off as
-    # unlikely (error messages, rare fallbacks): left out of the boot path
+    unlikely: frozenset[int] = frozenset()  # `.cold` parts (code the compiler split off
+    # as unlikely: error messages, rare fallbacks) and printf directive handlers (%p):
+    # left out of the boot path
 
     @property
     def blocked(self) -> frozenset[int]:
