@@ -6,8 +6,10 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from importlib import resources
 from pathlib import Path
+from typing import NoReturn
 
 from entrycheck import __version__, queries, safeio
 from entrycheck.analysis import Analysis, analyse
@@ -19,6 +21,8 @@ from entrycheck.render import render
 from entrycheck.trace import files as trace_files
 from entrycheck.trace.mapping import ENTRIES as TRACE_ENTRIES
 from entrycheck.trace.mapping import INIT_END
+
+MAX_ERROR = 280  # characters after "entrycheck: error: "
 
 # The check, reports, traces, splicing and DWARF are imported where a command needs them:
 # a cached answer should not pay for modules it does not use.
@@ -34,8 +38,18 @@ def sample_image() -> Path:
     return Path(str(resources.files("entrycheck").joinpath("data/sample_vmlinux")))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line `entrycheck: error: ...` and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("entrycheck").strip()
+        see = f"entrycheck {command} --help" if command else "entrycheck --help"
+        print(f"entrycheck: error: {safeio.shown(message, 220)} (see {see})", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="entrycheck",
         description="Static analysis of the Linux x86 kernel's boot entry paths.")
     parser.add_argument("--version", action="version", version=f"entrycheck {__version__}")
@@ -304,6 +318,7 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
     --build-dir, joined with the compressed kernel's."""
     analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show,
                        complete=complete)
+    _warn(analysis)
     tree = args.build_dir
     compressed = args.compressed or (tree / "arch/x86/boot/compressed/vmlinux" if tree else None)
     bz_path = args.bzimage or (tree / "arch/x86/boot/bzImage" if tree else None)
@@ -316,8 +331,17 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
     header = bzimage.parse(bz_path).entry_addresses() if bz_path and bz_path.exists() else None
     from entrycheck.splice import splice
 
-    return splice(analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header,
-                          complete=complete), analysis)
+    inner = analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header,
+                    complete=complete)
+    _warn(inner)
+    return splice(inner, analysis)
+
+
+def _warn(analysis: Analysis) -> None:
+    """What the image says that is off (a Xen note pointing nowhere...), on stderr once."""
+    for warning in analysis.all_warnings():
+        print(f"entrycheck: warning: {safeio.shown(analysis.image, 80)}: "
+              f"{safeio.shown(warning, 180)}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
@@ -387,15 +411,41 @@ def _is_trace(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    """Run one command: exit 0, 1 for findings (check, validate, crosscheck), 2 for an
+    error of any kind, always reported as one line."""
     try:
-        result = _run(args)
-    except EntrycheckError as exc:
-        print(f"entrycheck: error: {exc}", file=sys.stderr)
-        return 2
+        return _main(argv)
     except KeyboardInterrupt:
         print("entrycheck: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("entrycheck: error: out of memory (an input too large or malformed?)",
+              file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line and exit 2, never 1 ("findings")
+        print(f"entrycheck: error: internal error: {_describe(exc)}; please report it",
+              file=sys.stderr)
+        return 2
+
+
+def _describe(exc: BaseException) -> str:
+    """`Type: message (at module.py:line)` for the innermost frame in entrycheck."""
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if "entrycheck" in frame.filename:
+            where = f" (at {Path(frame.filename).name}:{frame.lineno})"
+    return f"{type(exc).__name__}: {safeio.shown(exc, 160)}{where}"
+
+
+def _main(argv: list[str] | None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # file names that are not UTF-8, printed back
+        sys.stdout.reconfigure(errors="surrogateescape")
+    args = _parse(argv)
+    try:
+        result = _run(args)
+    except EntrycheckError as exc:  # one line under 300 characters, whatever it quotes
+        print(f"entrycheck: error: {safeio.shown(exc, MAX_ERROR)}", file=sys.stderr)
+        return 2
     try:
         if result["command"] == "check":
             if result["output_text"]:
