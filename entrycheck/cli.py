@@ -186,7 +186,8 @@ def _run(args: argparse.Namespace) -> dict:
         image = args.build_dir / "vmlinux"
     if image is None:
         image = sample_image()
-        print(f"entrycheck: no IMAGE given, using the sample kernel {image}", file=sys.stderr)
+        print(f"entrycheck: note: no IMAGE given, using the sample kernel {image}",
+              file=sys.stderr)
     show = progress_bar(enabled=not args.json and getattr(args, "format", None) in (None, "text"))
     if args.command == "trace":
         return _trace(args, image)
@@ -298,8 +299,9 @@ def _trace(args: argparse.Namespace, image_path: Path) -> dict:
     kernel = args.kernel or (image_path if args.entry == "pvh" else None)
     if kernel is None:
         raise EntrycheckError("trace --entry native needs --kernel BZIMAGE (the vmlinuz)")
-    if args.output.exists() and not _is_trace(args.output):
-        raise EntrycheckError(f"{args.output} exists and is not a trace file: not overwriting")
+    if safeio.lstat(args.output, "trace output") is not None and not _is_trace(args.output):
+        raise EntrycheckError(f"{safeio.shown(args.output)} exists and is not a trace file: "
+                              "not overwriting")
     from entrycheck.binary.image import Image
     from entrycheck.trace import qemu
 
@@ -326,9 +328,10 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
         if bz_path is not None:
             raise EntrycheckError("--bzimage needs the compressed vmlinux too (--compressed)")
         return analysis
-    if not compressed.exists():
-        raise EntrycheckError(f"{compressed}: missing (build the bzImage target)")
-    header = bzimage.parse(bz_path).entry_addresses() if bz_path and bz_path.exists() else None
+    if safeio.lstat(compressed, "the compressed vmlinux") is None:
+        raise EntrycheckError(f"{safeio.shown(compressed)}: missing (build the bzImage target)")
+    header = bzimage.parse(bz_path).entry_addresses() \
+        if bz_path and safeio.lstat(bz_path, "the bzImage") is not None else None
     from entrycheck.splice import splice
 
     inner = analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header,
@@ -385,6 +388,8 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
 
 
 def _crosscheck(args: argparse.Namespace, image_path: Path) -> dict:
+    if args.sample < 1:
+        raise EntrycheckError(f"--sample {args.sample}: give a number of functions, 1 or more")
     from entrycheck.binary.functions import FunctionTable
     from entrycheck.binary.image import Image
 

@@ -52,6 +52,18 @@ def check_regular(path: Path, what: str, verb: str = "read") -> os.stat_result:
     return st
 
 
+def lstat(path: Path, what: str) -> os.stat_result | None:
+    """The status of a path itself (a link not followed), None when nothing is there;
+    EntrycheckError when it cannot be looked at (a name too long, a file as a folder...)."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise EntrycheckError(f"{shown(path)}: cannot use it as {what}: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
 def read_bytes(path: Path, what: str, limit: int = MAX_TEXT_INPUT) -> bytes:
     """The whole of a regular file of at most `limit` bytes."""
     st = check_regular(path, what)

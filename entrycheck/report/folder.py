@@ -44,7 +44,8 @@ def place(out_dir: Path, write: Callable[[Path], None], force: bool) -> list[str
     then replace the earlier report's. Returns the files written (relative names)."""
     out_dir = Path(out_dir)
     where = safeio.shown(out_dir)
-    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+    st = safeio.lstat(out_dir, "the report folder")
+    if st is not None and not stat.S_ISDIR(st.st_mode):
         raise EntrycheckError(f"{where} exists and is not a folder: not overwriting")
     with _locked(out_dir) as created:
         own = own_files(out_dir)

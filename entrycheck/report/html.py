@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,7 +88,8 @@ def check_target(out_dir: Path, force: bool) -> None:
     lock, when it is written): missing, empty, an earlier report, or `force` (the report
     is then written beside the foreign files, which are kept)."""
     out_dir = Path(out_dir)
-    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+    st = safeio.lstat(out_dir, "the report folder")
+    if st is not None and not stat.S_ISDIR(st.st_mode):
         raise EntrycheckError(f"{safeio.shown(out_dir)} exists and is not a folder: not "
                               "overwriting")
 
