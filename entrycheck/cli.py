@@ -126,7 +126,8 @@ def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p = sub.add_parser("report", parents=[common],
                        help="write an HTML report (index.html, report.json, SVG graphs) to DIR")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
-    p.add_argument("--force", action="store_true", help="replace DIR even if it holds other files")
+    p.add_argument("--force", action="store_true",
+                   help="write into DIR even if it holds other files (they are kept)")
     p.add_argument("--rules", type=Path, help="rules whose findings the report shows "
                                               "(default: built-in rules)")
     p = sub.add_parser("crosscheck", parents=[common],

@@ -2,8 +2,9 @@
 
 A report writes index.html, report.json and graphs/*.dot|svg, then the marker
 `.entrycheck-report`, which lists each file with its SHA-256. A file is the report's own
-only when its name is one a report writes, the marker lists it, and it is a regular file
-whose bytes still have a digest the marker lists; everything else is foreign, whatever a
+only when its name is one a report writes, the marker lists it, it is a regular file
+whose bytes still have a digest the marker lists, and it looks like a report's file (the
+page, the JSON document, a DOT or SVG graph); everything else is foreign, whatever a
 marker says, and is never deleted or replaced. Without `force` a folder holding foreign
 files is refused; with `force` the report is written beside them.
 
@@ -11,7 +12,7 @@ Runs into one folder are serialised by a lock (flock) on the folder. The new fil
 written into a temporary folder inside it and renamed into place; while they move, the
 marker lists the old and the new digests, so a run that dies midway leaves files the
 next run still knows as its own. Markers of reports written before digests were
-recorded (a list of names) vouch only for files that look like a report's.
+recorded (a list of names) are taken without the digest check.
 """
 
 from __future__ import annotations
@@ -123,9 +124,10 @@ def own_files(out_dir: Path) -> dict[str, list[str]]:
         digest = _digest_or_none(path)
         if digest is None:
             continue
-        if digests is None:  # an old marker without digests: the file must look like ours
-            if _looks_like_ours(path):
-                own[name] = [digest]
+        if not _looks_like_ours(path):
+            continue
+        if digests is None:  # an old marker without digests
+            own[name] = [digest]
         elif isinstance(digests, list) and digest in digests:
             own[name] = [d for d in digests if isinstance(d, str)]
     return own

@@ -41,7 +41,10 @@ def cli(capsys, monkeypatch) -> Callable[..., tuple[int, str, str]]:
     monkeypatch.setenv("ENTRYCHECK_NO_CACHE", "1")
 
     def run(*argv: str | Path) -> tuple[int, str, str]:
-        code = main([str(a) for a in argv])
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse: usage errors, --help
+            code = exc.code
         out = capsys.readouterr()
         return code, out.out, out.err
     return run
