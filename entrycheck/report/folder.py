@@ -162,12 +162,13 @@ def _looks_like_ours(path: Path) -> bool:
 
 
 def _entries(out_dir: Path) -> list[str]:
-    """Every file, folder and link under out_dir (relative names), symlinks not followed."""
+    """What is in out_dir and in its graphs/ folder (relative names, links not followed):
+    all a report writes, so a foreign folder is one entry, never walked."""
     out = []
-    for root, dirs, files in os.walk(out_dir):
-        base = Path(root).relative_to(out_dir)
-        for name in [*dirs, *files]:
-            out.append(str(base / name) if str(base) != "." else name)
+    for top in os.scandir(out_dir):
+        out.append(top.name)
+        if top.name == "graphs" and top.is_dir(follow_symlinks=False):
+            out.extend(f"graphs/{e.name}" for e in os.scandir(top.path))
     return sorted(out)
 
 

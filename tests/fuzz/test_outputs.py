@@ -108,6 +108,12 @@ def test_report_under_a_file_or_where_nothing_can_be_made(tmp_path):
         "report", SAMPLE, "-o", "/proc/self/entrycheck-report")
 
 
+def test_a_big_foreign_folder_is_not_walked(tmp_path):
+    """`-o ../../..` (the root folder): refused at once, its subfolders never walked."""
+    line = child_fails("report", SAMPLE, "-o", "/" + "../" * 20, cwd=tmp_path, timeout=60)
+    assert "holds files that are not an entrycheck report" in line
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_report_in_a_read_only_parent(tmp_path):
     ro = tmp_path / "ro"
