@@ -11,13 +11,13 @@ from pathlib import Path
 from entrycheck import __version__, cache
 from entrycheck.binary.functions import FunctionTable, NameIndex
 from entrycheck.binary.image import Image
-from entrycheck.entries import Entry, find_entries, select_entry
+from entrycheck.entries import Entry, find_entries, note_warnings, select_entry
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge, x86
 from entrycheck.model import EntryGraph, GraphTable, Hook, Unresolved
 from entrycheck.paths import PathRules
 
-FORMAT = 6  # of the cached data
+FORMAT = 7  # of the cached data
 COLD = ".cold"  # GCC's name for the part of a function split off as unlikely code
 
 
@@ -37,6 +37,12 @@ class Analysis:
     cached: bool = False
     complete: bool = False  # graphs go past the boot path (start_kernel, error exits)
     path_rules: PathRules | None = None  # set when images are joined (splice)
+    warnings: list[str] = field(default_factory=list)  # what the image says that is off
+
+    def all_warnings(self) -> list[str]:
+        """The image's warnings and its entries' (a note that disagrees with a symbol)."""
+        return [*self.warnings, *(f"entry {e.name}: {e.warning}" for e in self.entries
+                                  if e.warning)]
 
     @property
     def knowledge(self) -> Knowledge:
@@ -161,7 +167,7 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     seconds["total"] = time.perf_counter() - start
     result = Analysis(str(path), image.build_id, image.bits, image.has_dwarf, functions.index,
                       entries, graphs, builder.ctx.special.summary(), seconds,
-                      complete=complete)
+                      complete=complete, warnings=note_warnings(image, knowledge, entries))
     cache.store_entry("analyses", key, *_to_data(result), cache_dir)
     return result
 
@@ -223,6 +229,7 @@ def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
         "names": result.names.to_data(), "complete": result.complete,
         "seconds": result.seconds, "special": result.special,
         "entries": [asdict(e) for e in result.entries], "graphs": graphs,
+        "warnings": result.warnings,
     }
     return data, blobs
 
@@ -239,4 +246,5 @@ def _from_data(data: dict, blobs: dict[str, bytes], image: Image) -> Analysis:
     entries = [Entry(**{**e, "found": tuple(e["found"])}) for e in data["entries"]]
     return Analysis(data["image"], data["build_id"], data["bits"], image.has_dwarf,
                     NameIndex.from_data(data["names"], str(image.path)), entries, graphs,
-                    data["special"], data["seconds"], complete=data["complete"])
+                    data["special"], data["seconds"], complete=data["complete"],
+                    warnings=[str(w) for w in data.get("warnings", [])])

@@ -24,7 +24,8 @@ from typing import Any
 
 FORMAT = "entrycheck-cache/2"
 LIBRARIES = ("iced-x86", "capstone", "pyelftools", "PyYAML")
-MAX_ENTRY_BYTES = 1 << 30  # decompressed size an entry may have
+MAX_ENTRY_BYTES = 256 << 20  # decompressed size an entry may have (Debian 6.1: 60 MB)
+MAX_FILE_BYTES = 128 << 20   # compressed size
 
 
 def default_dir() -> Path:
@@ -105,26 +106,34 @@ def load_entry(kind: str, key: list[str],
     except OSError:
         return None
     try:
-        if not _trusted(os.fstat(fd)):
+        st = os.fstat(fd)
+        if not _trusted(st) or st.st_size > MAX_FILE_BYTES:
             return None
         with os.fdopen(fd, "rb") as f:
             fd = -1
-            raw = f.read()
+            raw = f.read(MAX_FILE_BYTES + 1)
         inflater = zlib.decompressobj()
         body = inflater.decompress(raw, MAX_ENTRY_BYTES)
-        if inflater.unconsumed_tail:
+        del raw
+        if inflater.unconsumed_tail or not inflater.eof:  # too large, or cut short
             return None
-        head, _, rest = body.partition(b"\n")
-        header = json.loads(head)
+        end = body.find(b"\n")
+        if end < 0:
+            return None
+        header = json.loads(body[:end])
         if not isinstance(header, dict) or header.get("format") != FORMAT \
                 or header.get("key") != key:
             return None
+        rest = memoryview(body)[end + 1 :]
         blobs, pos = {}, 0
-        for name, size in header.get("blobs", []):
+        for item in header.get("blobs", []):
+            if not isinstance(item, list) or len(item) != 2:
+                return None
+            name, size = item
             if not isinstance(name, str) or not isinstance(size, int) or size < 0 \
                     or pos + size > len(rest):
                 return None
-            blobs[name] = rest[pos : pos + size]
+            blobs[name] = bytes(rest[pos : pos + size])
             pos += size
         return header.get("data"), blobs
     except (OSError, ValueError, TypeError, zlib.error, RecursionError, MemoryError):

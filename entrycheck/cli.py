@@ -6,8 +6,10 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from importlib import resources
 from pathlib import Path
+from typing import NoReturn
 
 from entrycheck import __version__, queries, safeio
 from entrycheck.analysis import Analysis, analyse
@@ -19,6 +21,8 @@ from entrycheck.render import render
 from entrycheck.trace import files as trace_files
 from entrycheck.trace.mapping import ENTRIES as TRACE_ENTRIES
 from entrycheck.trace.mapping import INIT_END
+
+MAX_ERROR = 280  # characters after "entrycheck: error: "
 
 # The check, reports, traces, splicing and DWARF are imported where a command needs them:
 # a cached answer should not pay for modules it does not use.
@@ -34,8 +38,18 @@ def sample_image() -> Path:
     return Path(str(resources.files("entrycheck").joinpath("data/sample_vmlinux")))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line `entrycheck: error: ...` and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("entrycheck").strip()
+        see = f"entrycheck {command} --help" if command else "entrycheck --help"
+        print(f"entrycheck: error: {safeio.shown(message, 220)} (see {see})", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="entrycheck",
         description="Static analysis of the Linux x86 kernel's boot entry paths.")
     parser.add_argument("--version", action="version", version=f"entrycheck {__version__}")
@@ -120,7 +134,8 @@ def _tool_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p = sub.add_parser("report", parents=[common],
                        help="write an HTML report (index.html, report.json, SVG graphs) to DIR")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
-    p.add_argument("--force", action="store_true", help="replace DIR even if it holds other files")
+    p.add_argument("--force", action="store_true",
+                   help="write into DIR even if it holds other files (they are kept)")
     p.add_argument("--rules", type=Path, help="rules whose findings the report shows "
                                               "(default: built-in rules)")
     p = sub.add_parser("crosscheck", parents=[common],
@@ -180,7 +195,8 @@ def _run(args: argparse.Namespace) -> dict:
         image = args.build_dir / "vmlinux"
     if image is None:
         image = sample_image()
-        print(f"entrycheck: no IMAGE given, using the sample kernel {image}", file=sys.stderr)
+        print(f"entrycheck: note: no IMAGE given, using the sample kernel {image}",
+              file=sys.stderr)
     show = progress_bar(enabled=not args.json and getattr(args, "format", None) in (None, "text"))
     if args.command == "trace":
         return _trace(args, image)
@@ -297,8 +313,9 @@ def _trace(args: argparse.Namespace, image_path: Path) -> dict:
     kernel = args.kernel or (image_path if args.entry == "pvh" else None)
     if kernel is None:
         raise EntrycheckError("trace --entry native needs --kernel BZIMAGE (the vmlinuz)")
-    if args.output.exists() and not _is_trace(args.output):
-        raise EntrycheckError(f"{args.output} exists and is not a trace file: not overwriting")
+    if safeio.lstat(args.output, "trace output") is not None and not _is_trace(args.output):
+        raise EntrycheckError(f"{safeio.shown(args.output)} exists and is not a trace file: "
+                              "not overwriting")
     from entrycheck.binary.image import Image
     from entrycheck.trace import qemu
 
@@ -317,7 +334,7 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
     --build-dir, joined with the compressed kernel's."""
     analysis = analyse(image, defined, cache_dir=args.cache_dir, progress=show,
                        complete=complete)
-    _warn_special(analysis)
+    _warn(analysis)
     tree = args.build_dir
     compressed = args.compressed or (tree / "arch/x86/boot/compressed/vmlinux" if tree else None)
     bz_path = args.bzimage or (tree / "arch/x86/boot/bzImage" if tree else None)
@@ -325,23 +342,28 @@ def _analysis(args: argparse.Namespace, image: Path, defined: list[str], show,
         if bz_path is not None:
             raise EntrycheckError("--bzimage needs the compressed vmlinux too (--compressed)")
         return analysis
-    if not compressed.exists():
-        raise EntrycheckError(f"{compressed}: missing (build the bzImage target)")
-    header = bzimage.parse(bz_path).entry_addresses() if bz_path and bz_path.exists() else None
+    if safeio.lstat(compressed, "the compressed vmlinux") is None:
+        raise EntrycheckError(f"{safeio.shown(compressed)}: missing (build the bzImage target)")
+    header = bzimage.parse(bz_path).entry_addresses() \
+        if bz_path and safeio.lstat(bz_path, "the bzImage") is not None else None
     from entrycheck.splice import splice
 
     inner = analyse(compressed, cache_dir=args.cache_dir, progress=show, header=header,
                     complete=complete)
-    _warn_special(inner)
+    _warn(inner)
     return splice(inner, analysis)
 
 
-def _warn_special(analysis: Analysis) -> None:
-    """One stderr line per descriptor table that is there but fits no layout."""
+def _warn(analysis: Analysis) -> None:
+    """What the image says that is off (a Xen note pointing nowhere, a descriptor table
+    that is there but fits no layout...), on stderr once."""
+    for warning in analysis.all_warnings():
+        print(f"entrycheck: warning: {safeio.shown(analysis.image, 80)}: "
+              f"{safeio.shown(warning, 180)}", file=sys.stderr)
     for table in analysis.special:
         if table.get("problem"):
-            print(f"entrycheck: warning: {safeio.shown(analysis.image)}: table "
-                  f"{table['name']}: {table['problem']}", file=sys.stderr)
+            print(f"entrycheck: warning: {safeio.shown(analysis.image, 80)}: table "
+                  f"{table['name']}: {safeio.shown(table['problem'], 180)}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
@@ -385,6 +407,8 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
 
 
 def _crosscheck(args: argparse.Namespace, image_path: Path) -> dict:
+    if args.sample < 1:
+        raise EntrycheckError(f"--sample {args.sample}: give a number of functions, 1 or more")
     from entrycheck.binary.functions import FunctionTable
     from entrycheck.binary.image import Image
 
@@ -411,15 +435,41 @@ def _is_trace(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    """Run one command: exit 0, 1 for findings (check, validate, crosscheck), 2 for an
+    error of any kind, always reported as one line."""
     try:
-        result = _run(args)
-    except EntrycheckError as exc:
-        print(f"entrycheck: error: {exc}", file=sys.stderr)
-        return 2
+        return _main(argv)
     except KeyboardInterrupt:
         print("entrycheck: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("entrycheck: error: out of memory (an input too large or malformed?)",
+              file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line and exit 2, never 1 ("findings")
+        print(f"entrycheck: error: internal error: {_describe(exc)}; please report it",
+              file=sys.stderr)
+        return 2
+
+
+def _describe(exc: BaseException) -> str:
+    """`Type: message (at module.py:line)` for the innermost frame in entrycheck."""
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if "entrycheck" in frame.filename:
+            where = f" (at {Path(frame.filename).name}:{frame.lineno})"
+    return f"{type(exc).__name__}: {safeio.shown(exc, 160)}{where}"
+
+
+def _main(argv: list[str] | None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # file names that are not UTF-8, printed back
+        sys.stdout.reconfigure(errors="surrogateescape")
+    args = _parse(argv)
+    try:
+        result = _run(args)
+    except EntrycheckError as exc:  # one line under 300 characters, whatever it quotes
+        print(f"entrycheck: error: {safeio.shown(exc, MAX_ERROR)}", file=sys.stderr)
+        return 2
     try:
         if result["command"] == "check":
             if result["output_text"]:

@@ -85,23 +85,59 @@ def _match(spec: EntrySpec, image: Image, functions: FunctionTable,
     func = next((f for s in spec.symbols if (f := functions.named(s)) is not None), None)
     if spec.header and spec.name in header:
         return _match_header(spec, func, header[spec.name][0], functions)
-    note_addr = _note_address(spec, image)
+    note_addr, problem = _note_address(spec, image)
     if func is None and note_addr is None:
         return None
     if func is None:
-        holder = functions.at(note_addr)
-        if holder is None:
-            return None
-        return Entry(spec.name, holder.name, note_addr, spec.mode, (f"note {spec.note}",),
-                     spec.about)
+        return _from_note(spec, image, functions, note_addr)
     found = ("symbol",)
-    warning = None
+    warning = problem
     if note_addr is not None:
         found += (f"note {spec.note}",)
         if note_addr != func.start:
             warning = (f"{spec.note} gives {note_addr:#x}, symbol {func.name} is at "
                        f"{func.start:#x}")
     return Entry(spec.name, func.name, func.start, spec.mode, found, spec.about, warning)
+
+
+def _from_note(spec: EntrySpec, image: Image, functions: FunctionTable,
+               note_addr: int) -> Entry | None:
+    """The entry a note gives when no symbol of the catalogue names it: the function
+    there, or, when the note points at code no symbol covers (a symbol zeroed or cut),
+    a function made at the note's address, with a warning."""
+    holder = functions.at(note_addr)
+    found = (f"note {spec.note}",)
+    if holder is not None:
+        return Entry(spec.name, holder.name, note_addr, spec.mode, found, spec.about)
+    name = spec.symbols[0] if spec.symbols else spec.name
+    label = name if name in image.symbols_by_name else f"{spec.name}.note_entry"
+    func = functions.add_label(note_addr, label)
+    if func is None:
+        return None
+    syms = [s for s in image.symbols_by_name.get(name, ())]
+    said = f"symbol {name} is at {syms[0].value:#x}" if syms else f"no symbol {name}"
+    return Entry(spec.name, func.name, note_addr, spec.mode, found, spec.about,
+                 f"{spec.note} gives {note_addr:#x}, code no symbol starts ({said}): the "
+                 "entry starts there")
+
+
+def note_warnings(image: Image, knowledge: Knowledge, entries: list[Entry]) -> list[str]:
+    """What the image's Xen notes say that no entry found stands for (a note pointing
+    nowhere, or at no code): said, not dropped."""
+    kind = image_kind(image, knowledge)
+    names = {e.name for e in entries}
+    out = []
+    for spec in knowledge.entries:
+        if spec.note is None or spec.name in names or spec.image != kind \
+                or spec.bits not in (None, image.bits):
+            continue
+        value = image.xen_note(NOTES[spec.note])
+        if value is None:
+            continue
+        addr, problem = _note_address(spec, image)
+        where = problem or f"{spec.note} gives {addr:#x}, where no code is"
+        out.append(f"{where}: no {spec.name} entry")
+    return out
 
 
 def _match_header(spec: EntrySpec, func: Function | None, addr: int,
@@ -118,12 +154,17 @@ def _match_header(spec: EntrySpec, func: Function | None, addr: int,
                  warning)
 
 
-def _note_address(spec: EntrySpec, image: Image) -> int | None:
+def _note_address(spec: EntrySpec, image: Image) -> tuple[int | None, str | None]:
+    """(virtual address the entry's note gives, or None; what is wrong with the note)."""
     if spec.note is None:
-        return None
+        return None, None
     value = image.xen_note(NOTES[spec.note])
     if value is None:
-        return None
+        return None, None
     if spec.note == "XEN_ELFNOTE_PHYS32_ENTRY":
-        return image.phys_to_virt(value)
-    return value
+        addr = image.phys_to_virt(value)
+        if addr is None:
+            return None, (f"{spec.note} gives physical {value:#x}, in no PT_LOAD segment "
+                          "(ignored)")
+        return addr, None
+    return value, None

@@ -23,25 +23,45 @@ MAX_JSON_DEPTH = 64
 MAX_SHOWN = 120             # characters of a user's value shown in an error line
 
 
-def shown(value: object) -> str:
-    """A user's value (a path, an argument) short enough for a one-line message."""
+def shown(value: object, limit: int = MAX_SHOWN) -> str:
+    """A user's value (a path, an argument, a message) for a one-line message: control
+    and undecodable characters escaped, and cut in the middle past `limit` characters."""
     text = str(value)
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+    if len(text) > 4 * limit:
+        text = text[: 2 * limit] + text[-2 * limit :]
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    if len(text) <= limit:
+        return text
+    tail = limit // 3
+    return text[: limit - tail - 3] + "..." + text[-tail:]
 
 
-def check_regular(path: Path, what: str) -> os.stat_result:
+def check_regular(path: Path, what: str, verb: str = "read") -> os.stat_result:
     """The file's status, or EntrycheckError unless it is an existing regular file."""
     try:
         st = os.stat(path)
-    except OSError as exc:
-        raise EntrycheckError(f"{shown(path)}: cannot read {what}: "
-                              f"{exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise EntrycheckError(f"{shown(path)}: cannot {verb} {what}: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
     if stat.S_ISDIR(st.st_mode):
         raise EntrycheckError(f"{shown(path)}: is a folder, expected {what}")
     if not stat.S_ISREG(st.st_mode):
         raise EntrycheckError(f"{shown(path)}: not a regular file (a FIFO or device?), "
                               f"expected {what}")
     return st
+
+
+def lstat(path: Path, what: str) -> os.stat_result | None:
+    """The status of a path itself (a link not followed), None when nothing is there;
+    EntrycheckError when it cannot be looked at (a name too long, a file as a folder...)."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise EntrycheckError(f"{shown(path)}: cannot use it as {what}: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def read_bytes(path: Path, what: str, limit: int = MAX_TEXT_INPUT) -> bytes:

@@ -40,7 +40,9 @@ def splice(compressed: Analysis, kernel: Analysis) -> Analysis:
                       a.noreturn | b.noreturn, a.reports | b.reports,
                       a.early_unavailable | b.early_unavailable)
     return replace(kernel, entries=[*kernel.entries, *compressed.entries], graphs=graphs,
-                   names=index, path_rules=rules)
+                   names=index, path_rules=rules,
+                   warnings=[*kernel.warnings, *(f"{compressed.image}: {w}"
+                                                 for w in compressed.warnings)])
 
 
 def _join(graph: EntryGraph, native: EntryGraph) -> EntryGraph:

@@ -10,16 +10,21 @@ compressed vmlinux's symbols.
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from entrycheck.binary.image import Image
 from entrycheck.errors import EntrycheckError
+from entrycheck.safeio import check_regular, shown
 
 HDRS_OFFSET = 0x202
 BOOT_FLAG_OFFSET = 0x1FE
 BOOT_FLAG = 0xAA55
+HEAD_BYTES = 0x10000  # read of the file's start: setup header, PE header, section table
+PE_HEADER_BYTES = 24 + 70  # signature, COFF header, the optional header's fields read
 HEADER_END = 0x270  # end of the 2.15 setup header (kernel_info_offset + 4), rounded
 STARTUP_64 = 0x200  # ABI: the 64-bit entry is startup_32 + 0x200
 HANDOVER_64_DELTA = 0x200  # boot.rst: the 64-bit handover entry is handover_offset + 0x200
@@ -245,30 +250,39 @@ class BzImage:
 
 
 def is_bzimage(path: Path | str) -> bool:
-    """Does the file carry a setup header (the HdrS magic)? False for ELF files and on errors."""
+    """Does the regular file carry a setup header (the HdrS magic)? False for ELF files,
+    FIFOs, devices and on errors (opened without blocking, nothing is waited for)."""
     try:
-        with Path(path).open("rb") as f:
-            head = f.read(HDRS_OFFSET + 4)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.pread(fd, HDRS_OFFSET + 4, 0)
     except OSError:
         return False
+    finally:
+        os.close(fd)
     return head[HDRS_OFFSET:] == b"HdrS"
 
 
 def parse(path: Path | str) -> BzImage:
     """Parse a bzImage's setup and PE/COFF headers; EntrycheckError if it is not one."""
     path = Path(path)
-    data = _read_head(path)
-    size = path.stat().st_size
+    data, size = _read_head(path)
+    where = shown(path)
     if data[HDRS_OFFSET : HDRS_OFFSET + 4] != b"HdrS":
         hint = " (an ELF file: give the bzImage, not a vmlinux)" if data[:4] == b"\x7fELF" else ""
-        raise EntrycheckError(f"{path} is not a bzImage: no HdrS magic at {HDRS_OFFSET:#x}{hint}")
+        raise EntrycheckError(f"{where} is not a bzImage: no HdrS magic at "
+                              f"{HDRS_OFFSET:#x}{hint}")
     (boot_flag,) = struct.unpack_from("<H", data, BOOT_FLAG_OFFSET)
     if boot_flag != BOOT_FLAG:
-        raise EntrycheckError(f"{path} is not a bzImage: boot_flag is {boot_flag:#06x}, "
+        raise EntrycheckError(f"{where} is not a bzImage: boot_flag is {boot_flag:#06x}, "
                               f"not 0xaa55")
     (version,) = struct.unpack_from("<H", data, 0x206)
     if version < 0x0200:
-        raise EntrycheckError(f"{path}: boot protocol {version:#06x} is too old (no bzImage)")
+        raise EntrycheckError(f"{where}: boot protocol {version:#06x} is too old (no bzImage)")
     values = {name: (struct.unpack_from("<" + fmt, data, off)[0] if version >= since else None)
               for name, (off, fmt, since) in HEADER_FIELDS.items()}
     values["kernel_version"] = _kernel_version(data, values["kernel_version"])
@@ -276,24 +290,31 @@ def parse(path: Path | str) -> BzImage:
     pe = _parse_pe(path, data)
     bz = BzImage(path=path, file_size=size, pe=pe, **values)
     if size < bz.protected_mode_offset:
-        raise EntrycheckError(f"{path}: truncated bzImage: {size:#x} bytes, the protected-mode "
+        raise EntrycheckError(f"{where}: truncated bzImage: {size:#x} bytes, the protected-mode "
                               f"code starts at {bz.protected_mode_offset:#x}")
     return replace(bz, compat_entry_rva=_compat_entry(path, pe), warnings=tuple(_check(bz)))
 
 
-def _read_head(path: Path) -> bytes:
-    """The first bytes of the file, enough for the setup header and a PE header."""
+def _read_head(path: Path) -> tuple[bytes, int]:
+    """The first bytes of a regular file, enough for the setup header and a PE header,
+    and the file's size."""
+    where = shown(path)
+    size = check_regular(path, "a bzImage", "open").st_size
     try:
-        with path.open("rb") as f:
-            data = f.read(0x10000)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            data = os.pread(fd, HEAD_BYTES, 0)
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise EntrycheckError(f"{path}: cannot open: {exc.strerror}") from None
+        raise EntrycheckError(f"{where}: cannot open: {exc.strerror or exc}") from None
     if len(data) < HDRS_OFFSET + 4:
-        raise EntrycheckError(f"{path} is not a bzImage: {len(data)} bytes, too short for a "
+        raise EntrycheckError(f"{where} is not a bzImage: {len(data)} bytes, too short for a "
                               f"setup header")
     if len(data) < HEADER_END:
-        raise EntrycheckError(f"{path}: truncated bzImage: setup header cut at {len(data):#x}")
-    return data
+        raise EntrycheckError(f"{where}: truncated bzImage: setup header cut at "
+                              f"{len(data):#x}")
+    return data, size
 
 
 def _kernel_version(data: bytes, pointer: int | None) -> str | None:
@@ -312,9 +333,11 @@ def _parse_pe(path: Path, data: bytes) -> PeHeader | None:
     if data[:2] != b"MZ":
         return None
     (pe_off,) = struct.unpack_from("<I", data, 0x3C)
-    if pe_off + 24 > len(data) or data[pe_off : pe_off + 4] != b"PE\0\0":
-        raise EntrycheckError(f"{path}: malformed PE/COFF header: no PE signature at "
-                              f"e_lfanew {pe_off:#x}")
+    where = shown(path)
+    if pe_off + PE_HEADER_BYTES > len(data) or data[pe_off : pe_off + 4] != b"PE\0\0":
+        raise EntrycheckError(f"{where}: malformed PE/COFF header: no PE signature and "
+                              f"optional header at e_lfanew {pe_off:#x} (the first "
+                              f"{len(data):#x} bytes)")
     machine, nsections = struct.unpack_from("<HH", data, pe_off + 4)
     (opt_size,) = struct.unpack_from("<H", data, pe_off + 20)
     opt = pe_off + 24
@@ -323,7 +346,7 @@ def _parse_pe(path: Path, data: bytes) -> PeHeader | None:
     (subsystem,) = struct.unpack_from("<H", data, opt + 68)
     table = opt + opt_size
     if table + 40 * nsections > len(data):
-        raise EntrycheckError(f"{path}: malformed PE/COFF header: section table past "
+        raise EntrycheckError(f"{where}: malformed PE/COFF header: section table past "
                               f"{len(data):#x}")
     sections = []
     for i in range(nsections):

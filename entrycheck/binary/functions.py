@@ -157,6 +157,23 @@ class FunctionTable:
         func = self._functions[self._starts[i]]
         return func if addr < func.end else None
 
+    def add_label(self, addr: int, name: str) -> Function | None:
+        """A function for code at `addr` that no symbol covers (an entry a Xen note gives
+        where the symbol is lost), up to the next code symbol; None outside code."""
+        sec = self.image.section_at(addr)
+        if sec is None or not sec.executable or self.at(addr) is not None:
+            return None
+        i = bisect.bisect_right(self._starts, addr)
+        end = sec.addr + sec.size
+        if i < len(self._starts):
+            end = min(end, self._starts[i])
+        func = Function(name, addr, max(end, addr + 1), sec.name, ())
+        self._starts.insert(i, addr)
+        self._functions[addr] = func
+        self._by_name.setdefault(name, []).append(addr)  # shared with self.index
+        self.index._normal = None
+        return func
+
     def starting_at(self, addr: int) -> Function | None:
         return self._functions.get(addr)
 

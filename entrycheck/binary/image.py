@@ -19,6 +19,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from entrycheck.errors import EntrycheckError
+from entrycheck.safeio import check_regular, shown
 
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
@@ -34,6 +35,7 @@ XEN_ELFNOTE_PHYS32_ENTRY = 18
 NT_GNU_BUILD_ID = 3
 
 MACHINES = {"EM_X86_64": 64, "EM_386": 32}
+MAX_NOBITS = 4 << 30  # a .bss larger than this is not a kernel's
 
 
 @dataclass(frozen=True)
@@ -103,26 +105,34 @@ class Image:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        where = shown(self.path)
+        st = check_regular(self.path, "a vmlinux ELF image", "open")
+        if st.st_size == 0:
+            raise EntrycheckError(f"{where}: empty file, not an ELF image")
         try:
             self._file = self.path.open("rb")
-        except OSError as exc:
-            raise EntrycheckError(f"{self.path}: cannot open: {exc.strerror}") from None
-        try:
             self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:
-            raise EntrycheckError(f"{self.path}: empty file, not an ELF image") from None
-        if self._map[:4] != b"\x7fELF":
-            raise EntrycheckError(f"{self.path}: not an ELF file")
+        except (OSError, ValueError) as exc:
+            raise EntrycheckError(f"{where}: cannot open: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
+        self._check_ident()
         try:
             self._elf = ELFFile(self._file)
             machine = self._elf.header["e_machine"]
             self.sections = self._read_sections()
             self.segments = self._read_segments()
-        except (ELFError, struct.error, ValueError, OSError) as exc:
-            raise EntrycheckError(f"{self.path}: malformed or truncated ELF: {exc}") from None
+        except EntrycheckError:
+            raise
+        except (ELFError, struct.error, ValueError, OSError, OverflowError, IndexError,
+                KeyError, TypeError, AssertionError) as exc:
+            raise EntrycheckError(f"{where}: malformed or truncated ELF: "
+                                  f"{shown(exc)}") from None
         if machine not in MACHINES:
-            raise EntrycheckError(f"{self.path}: not an x86 kernel (ELF machine {machine})")
+            raise EntrycheckError(f"{where}: not an x86 kernel (ELF machine {machine})")
         self.bits = MACHINES[machine]
+        if self.bits != self._elf.elfclass:
+            raise EntrycheckError(f"{where}: an ELF{self._elf.elfclass} file with machine "
+                                  f"{machine}: not an x86 kernel of either width")
         self._check_extents()
         self._by_name = {s.name: s for s in self.sections}
         alloc = sorted((s for s in self.sections if s.alloc and s.size), key=lambda s: s.addr)
@@ -130,20 +140,41 @@ class Image:
         self._alloc_starts = [s.addr for s in alloc]
         if ".symtab" not in self._by_name:
             raise EntrycheckError(
-                f"{self.path}: no .symtab: stripped kernel, use an unstripped vmlinux"
+                f"{where}: no .symtab: stripped kernel, use an unstripped vmlinux"
             )
+        self._check_symtab()
+
+    def _check_ident(self) -> None:
+        """The ELF identification: magic, class and byte order an x86 kernel has."""
+        where, ident = shown(self.path), self._map[:16]
+        if ident[:4] != b"\x7fELF":
+            raise EntrycheckError(f"{where}: not an ELF file")
+        if len(ident) < 16 or ident[4] not in (1, 2):
+            raise EntrycheckError(f"{where}: malformed ELF: class {ident[4:5].hex() or 'none'}"
+                                  ", neither ELF32 nor ELF64")
+        if ident[5] != 1:
+            order = "big-endian" if ident[5] == 2 else f"byte order {ident[5]}"
+            raise EntrycheckError(f"{where}: a {order} ELF file: not an x86 kernel "
+                                  "(x86 is little-endian)")
 
     # -- headers -----------------------------------------------------------------
 
     def _read_sections(self) -> list[Section]:
-        hdr = self._elf.header
+        hdr, size = self._elf.header, len(self._map)
         fmt = "<IIQQQQIIQQ" if self._elf.elfclass == 64 else "<IIIIIIIIII"
-        raw = [
-            struct.unpack_from(fmt, self._map, hdr["e_shoff"] + i * hdr["e_shentsize"])
-            for i in range(hdr["e_shnum"])
-        ]
-        if not raw:
+        shoff, shnum, entsize = hdr["e_shoff"], hdr["e_shnum"], hdr["e_shentsize"]
+        if not shnum:
             raise ValueError("no section headers")
+        if entsize != struct.calcsize(fmt):
+            raise ValueError(f"section header size e_shentsize={entsize}, not "
+                             f"{struct.calcsize(fmt)}")
+        if shoff + shnum * entsize > size:
+            raise ValueError(f"section headers at e_shoff={shoff:#x} ({shnum} of them) run "
+                             f"past the end of the file ({size:#x} bytes)")
+        raw = [struct.unpack_from(fmt, self._map, shoff + i * entsize) for i in range(shnum)]
+        if not 0 < hdr["e_shstrndx"] < shnum:
+            raise ValueError(f"e_shstrndx={hdr['e_shstrndx']} is not a section "
+                             f"(there are {shnum})")
         strtab = raw[hdr["e_shstrndx"]]
         names = self._map[strtab[4] : strtab[4] + strtab[5]]
         return [
@@ -160,13 +191,33 @@ class Image:
         ]
 
     def _check_extents(self) -> None:
-        size = len(self._map)
+        """Every section inside the file (NOBITS: inside the address space, and no
+        larger than the image could load)."""
+        size, where = len(self._map), shown(self.path)
         for s in self.sections:
             if s.type != SHT_NOBITS and s.size and s.offset + s.size > size:
                 raise EntrycheckError(
-                    f"{self.path}: truncated: section {s.name} ends at {s.offset + s.size:#x}, "
-                    f"file is {size:#x} bytes"
+                    f"{where}: truncated: section {shown(s.name, 40)} ends at "
+                    f"{s.offset + s.size:#x}, file is {size:#x} bytes"
                 )
+            if s.alloc and s.addr + s.size > 1 << self.bits:
+                raise EntrycheckError(f"{where}: malformed ELF: section {shown(s.name, 40)} "
+                                      f"at {s.addr:#x} of {s.size:#x} bytes runs past the "
+                                      f"{self.bits}-bit address space")
+            if s.type == SHT_NOBITS and s.size > MAX_NOBITS:
+                raise EntrycheckError(f"{where}: malformed ELF: NOBITS section "
+                                      f"{shown(s.name, 40)} of {s.size:#x} bytes (more than "
+                                      f"{MAX_NOBITS >> 30} GiB)")
+
+    def _check_symtab(self) -> None:
+        """.symtab links a string table and holds whole entries."""
+        symtab, where = self._by_name[".symtab"], shown(self.path)
+        if symtab.type == SHT_NOBITS:
+            raise EntrycheckError(f"{where}: malformed ELF: .symtab is NOBITS (no symbols)")
+        if not 0 < symtab.link < len(self.sections) or \
+                self.sections[symtab.link].type == SHT_NOBITS:
+            raise EntrycheckError(f"{where}: malformed ELF: .symtab's sh_link={symtab.link} "
+                                  "is not a string table")
 
     def section(self, name: str) -> Section | None:
         return self._by_name.get(name)
@@ -303,7 +354,7 @@ class Image:
         for rela in self._rela_sections(s):
             data = self._map[rela.offset : rela.offset + rela.size]
             for offset, info, addend in struct.iter_unpack("<QQq", data[: len(data) // 24 * 24]):
-                if offset == addr:
+                if offset == addr and info >> 32 < len(self._symbol_values):
                     name, value = self._symbol_at(info >> 32)
                     return Relocation(offset, info & 0xFFFFFFFF, name, value, addend)
         return None

@@ -15,6 +15,7 @@ alias limits; nodes are walked, never constructed into Python objects.
 from __future__ import annotations
 
 import re
+import stat
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -113,7 +114,8 @@ def load_rules(directory: Path, definitions: Iterable[str] = ()) -> list[Rule]:
     """Every rule of the `*.yaml` files in a folder (or one file); EntrycheckError naming the
     file, the line and what is wrong for the first invalid one. `definitions`: the user's
     `NAME=SYMBOL` entries, whose names rules may use beside the catalogue's."""
-    if not directory.exists():
+    st = safeio.lstat(directory, "rules")
+    if st is None or (stat.S_ISLNK(st.st_mode) and not directory.exists()):
         raise EntrycheckError(f"{safeio.shown(directory)}: no such rules folder or file")
     files = sorted(directory.glob("*.y*ml")) if directory.is_dir() else [directory]
     known = entry_names(definitions)

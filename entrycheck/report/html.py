@@ -2,10 +2,10 @@
 
 Everything the HTML shows comes from report.json (format `entrycheck-report/1`), which is
 embedded in the page; inline JavaScript builds the DOM from it, so the page needs no
-network and no other file (the SVG graphs are inlined too). The folder is written beside
-its final place and renamed into it, so a failure never leaves half a report, and a
-folder is only replaced when it is empty, holds a previous report (marked by
-`.entrycheck-report`) or `force` is given.
+network and no other file (the SVG graphs are inlined too). The files are written into
+a temporary folder and moved into place by `folder.place`, which replaces only an
+earlier report's own files (as its marker `.entrycheck-report` records them) and never
+a file that is not the report's, with or without `force`.
 """
 
 from __future__ import annotations
@@ -13,19 +13,20 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from entrycheck import __version__, queries
+from entrycheck import __version__, queries, safeio
 from entrycheck.analysis import Analysis
 from entrycheck.binary.dwarf import DwarfIndex
 from entrycheck.errors import EntrycheckError
+from entrycheck.report import folder
 from entrycheck.report.graphs import divergent_graph, render_svg, to_dot
 
-FORMAT = "entrycheck-report/1"
-MARKER = ".entrycheck-report"
+FORMAT = folder.FORMAT
+MARKER = folder.MARKER
 SCOPE = "init"
 
 Progress = Callable[[str, int, int], None]
@@ -40,21 +41,14 @@ def write_report(analysis: Analysis, out_dir: Path, *, force: bool = False,
     total = 3 + 2 * sum(1 for e in analysis.entries if e.name != analysis.reference)
     step = _stepper(progress, total)
     data = report_data(analysis, findings, step)
-    parent = out_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
-    try:
+
+    def write(tmp: Path) -> None:
         svgs = _write_graphs(data, tmp, step)
         step("writing report.json and index.html")
         (tmp / "report.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
         (tmp / "index.html").write_text(page(data, svgs))
-        files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
-        (tmp / MARKER).write_text(json.dumps({"format": FORMAT, "files": files}, indent=1))
-        tmp.chmod(0o755)
-        _swap_into_place(tmp, out_dir.resolve())
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    files = folder.place(out_dir, write, force)
     if progress:
         progress("done", total, total)
     return _summary(analysis, data, out_dir, files, time.perf_counter() - start)
@@ -90,50 +84,14 @@ def _summary(analysis: Analysis, data: dict, out_dir: Path, files: list[str],
 
 
 def check_target(out_dir: Path, force: bool) -> None:
-    """Raise unless out_dir may be (re)placed: missing, empty, a previous report, or force."""
-    if not out_dir.exists() and not out_dir.is_symlink():
-        return
-    if not out_dir.is_dir() or out_dir.is_symlink():
-        raise EntrycheckError(f"{out_dir} exists and is not a folder: not overwriting")
-    if force:
-        return
-    foreign = _foreign_files(out_dir)
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-        raise EntrycheckError(f"{out_dir} holds files that are not an entrycheck report "
-                              f"({shown}); use --force to replace it")
-
-
-def _foreign_files(out_dir: Path) -> list[str]:
-    """What in out_dir is not listed by its report marker (everything, if no marker)."""
-    listed: set[str] = set()
-    try:
-        marker = json.loads((out_dir / MARKER).read_text())
-        if marker.get("format") == FORMAT:
-            listed = {str(Path(f)) for f in marker["files"]} | {MARKER}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    listed |= {str(p) for f in listed for p in Path(f).parents if str(p) != "."}
-    found = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*"))
-    return [f for f in found if f not in listed]
-
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename tmp to out_dir; an old out_dir is moved aside first and removed after."""
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old",
-                                    dir=out_dir.parent))
-        old.rmdir()
-        out_dir.rename(old)
-    try:
-        tmp.rename(out_dir)
-    except OSError:
-        if old is not None:
-            old.rename(out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Raise unless a report may be written to out_dir (checked again, under the folder's
+    lock, when it is written): missing, empty, an earlier report, or `force` (the report
+    is then written beside the foreign files, which are kept)."""
+    out_dir = Path(out_dir)
+    st = safeio.lstat(out_dir, "the report folder")
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise EntrycheckError(f"{safeio.shown(out_dir)} exists and is not a folder: not "
+                              "overwriting")
 
 
 def _safe(name: str) -> str:

@@ -76,8 +76,8 @@ def test_foreign_folder_needs_force(analysis, tmp_path):
     with pytest.raises(EntrycheckError, match=r"not an entrycheck report.*--force"):
         report.write_report(analysis, out)
     assert (out / "notes.txt").read_text() == "mine"
-    report.write_report(analysis, out, force=True)
-    assert not (out / "notes.txt").exists() and (out / "index.html").is_file()
+    report.write_report(analysis, out, force=True)  # beside the foreign file, kept
+    assert (out / "notes.txt").read_text() == "mine" and (out / "index.html").is_file()
 
 
 def test_previous_report_is_replaced_but_not_with_extra_files(analysis, tmp_path):
@@ -106,7 +106,7 @@ def test_failure_keeps_the_old_report(analysis, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(report, "page", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(EntrycheckError, match="disk full"):
         report.write_report(analysis, out)
     assert (out / "report.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp folder left

@@ -187,7 +187,7 @@ def test_read_trace_rejects_other_files(tmp_path):
     with pytest.raises(EntrycheckError, match="not an entrycheck-trace/1"):
         read_trace(bad)
     bad.write_text("{")
-    with pytest.raises(EntrycheckError, match="malformed"):
+    with pytest.raises(EntrycheckError, match="not valid JSON"):
         read_trace(bad)
     with pytest.raises(EntrycheckError, match="cannot read"):
         read_trace(tmp_path / "missing.json")

@@ -1,0 +1,130 @@
+"""The analysis cache under hostile or broken entries (issue 13): a corrupted entry is
+ignored and rewritten, nothing in it can run, foreign or shared entries are not trusted,
+errors leave no temporary file, and the key covers the libraries' versions."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zlib
+from pathlib import Path
+
+import pytest
+
+from entrycheck import cache
+from entrycheck.analysis import analyse
+
+from .conftest import SAMPLE, run_child
+
+
+def entry_file(folder: Path) -> Path:
+    [entry] = (folder / "analyses").glob("*.json.z")
+    return entry
+
+
+@pytest.fixture
+def primed(tmp_path, monkeypatch) -> Path:
+    monkeypatch.delenv("ENTRYCHECK_NO_CACHE", raising=False)
+    folder = tmp_path / "cache"
+    assert not analyse(SAMPLE, cache_dir=folder).cached
+    assert analyse(SAMPLE, cache_dir=folder).cached
+    return folder
+
+
+def test_corrupted_entry_is_ignored_and_rewritten(primed):
+    entry = entry_file(primed)
+    raw = entry.read_bytes()
+    entry.write_bytes(raw[:100] + b"\x80\x63" + raw[102:])
+    assert not analyse(SAMPLE, cache_dir=primed).cached  # ignored: analysed again
+    assert entry_file(primed).read_bytes() != raw[:100] + b"\x80\x63" + raw[102:]
+    assert analyse(SAMPLE, cache_dir=primed).cached       # rewritten
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "huge", "symlink", "fifo", "folder"])
+def test_damaged_entries_are_misses(primed, damage):
+    entry = entry_file(primed)
+    if damage == "truncate":
+        entry.write_bytes(entry.read_bytes()[:500])
+    elif damage == "garbage":
+        entry.write_bytes(zlib.compress(b"[" * 100000 + b"\n"))
+    elif damage == "huge":  # 300 MiB once inflated: more than an entry may hold
+        entry.write_bytes(zlib.compress(bytes(300 << 20), 1))
+    else:
+        entry.unlink()
+        if damage == "symlink":
+            entry.symlink_to("/dev/zero")
+        elif damage == "fifo":
+            os.mkfifo(entry)
+        else:
+            entry.mkdir()
+    assert not analyse(SAMPLE, cache_dir=primed).cached
+
+
+def test_shared_or_foreign_entries_are_not_trusted(primed):
+    entry = entry_file(primed)
+    entry.chmod(0o664)
+    assert not analyse(SAMPLE, cache_dir=primed).cached
+    entry = entry_file(primed)
+    assert entry.stat().st_mode & 0o077 == 0  # rewritten as ours
+    if os.geteuid() == 0:
+        os.chown(entry, 12345, 12345)
+        assert not analyse(SAMPLE, cache_dir=primed).cached
+
+
+class Planted:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_planted_pickle_never_runs(tmp_path, primed):
+    marker = tmp_path / "PWNED"
+    entry = entry_file(primed)
+    blob = pickle.dumps(Planted(marker))
+    entry.write_bytes(blob)
+    entry.with_suffix(".pickle").write_bytes(blob)
+    (primed / "analyses" / "x.pickle").write_bytes(blob)
+    proc = run_child("entries", SAMPLE, "--cache-dir", primed)
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+
+
+def test_the_folder_is_private(tmp_path, monkeypatch):
+    monkeypatch.delenv("ENTRYCHECK_NO_CACHE", raising=False)
+    analyse(SAMPLE, cache_dir=tmp_path / "new" / "cache")
+    for folder in (tmp_path / "new", tmp_path / "new" / "cache",
+                   tmp_path / "new" / "cache" / "analyses"):
+        assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_no_temporary_file_left_when_a_store_fails(tmp_path, monkeypatch):
+    monkeypatch.delenv("ENTRYCHECK_NO_CACHE", raising=False)
+
+    def full(*_args):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "replace", full)
+    cache.store_entry("analyses", ["k"], {"a": 1}, {"b": b"xyz"}, tmp_path)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_a_cache_folder_that_is_a_file(tmp_path):
+    (tmp_path / "cache").write_text("x\n")
+    proc = run_child("entries", SAMPLE, "--cache-dir", tmp_path / "cache")
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_the_key_covers_the_decoder_and_elf_libraries(monkeypatch):
+    assert {"iced-x86", "capstone", "pyelftools"} <= set(cache.LIBRARIES)
+    versions = cache._library_versions()
+    assert cache._dist("iced-x86") in versions and cache._dist("pyelftools") in versions
+    before = cache.code_digest()
+    for lib in ("iced-x86", "capstone", "pyelftools"):
+        changed = {**versions, cache._dist(lib): "0.0.0-other"}
+        monkeypatch.setattr(cache, "_library_versions", lambda changed=changed: changed)
+        cache.code_digest.cache_clear()
+        assert cache.code_digest() != before, lib
+    monkeypatch.undo()
+    cache.code_digest.cache_clear()
+    assert cache.code_digest() == before
