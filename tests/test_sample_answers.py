@@ -66,7 +66,8 @@ def test_why_without_image_uses_sample(capsys, sample, expected):
     captured = capsys.readouterr()
     out = json.loads(captured.out)
     assert out["chain"] == expected["why"]["native"]["x86_64_start_kernel"]
-    assert captured.err == f"entrycheck: note: no IMAGE given, using the sample kernel {out['image']}\n"
+    note = "entrycheck: note: no IMAGE given, using the sample kernel"
+    assert captured.err == f"{note} {out['image']}\n"
     assert Path(out["image"]).read_bytes() == sample.read_bytes()  # the packaged copy
 
 
