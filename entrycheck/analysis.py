@@ -93,11 +93,11 @@ class Analysis:
         """The knowledge the path questions need, as this image's addresses."""
         if self.path_rules is not None:
             return self.path_rules
-        unlikely = frozenset(a for name, addrs in self.names.by_name.items()
-                             if COLD in name for a in addrs) | self.addresses("format_handlers")
+        incidental = frozenset(a for name, addrs in self.names.by_name.items()
+                               if COLD in name for a in addrs) | self.addresses("incidental")
         return PathRules(self.addresses("boot_ends"), self.addresses("error_exits"),
                          self.addresses("noreturn"), self.addresses("report_functions"),
-                         self.addresses("early_unavailable"), unlikely)
+                         self.addresses("early_unavailable"), incidental)
 
     def function_in(self, graph: EntryGraph, name: str) -> int:
         """The node a user-given name means in one entry's graph; EntrycheckError when the

@@ -35,7 +35,7 @@ SCHEMA: dict = {
     "noreturn": _BY_IMAGE,
     "return_thunks": _BY_IMAGE,
     "argument_preserving": _BY_IMAGE,
-    "format_handlers": _BY_IMAGE,
+    "incidental": _BY_IMAGE,
     "indirect_thunk_prefixes": [str],
     "exception_entries": {"names": [str], "prefixes": [str]},
     "installs": [{"function": str, "handlers": [str], "source": str}],
@@ -267,7 +267,7 @@ def _check_fact(fact: dict, source: str) -> None:
 
 def _build(data: dict, digest: str) -> Knowledge:
     lists = ("boot_ends", "error_exits", "report_functions", "early_unavailable", "noreturn",
-             "return_thunks", "argument_preserving", "format_handlers")
+             "return_thunks", "argument_preserving", "incidental")
     return Knowledge(
         entries=tuple(EntrySpec(e["name"], tuple(e["symbols"]), e["mode"], e["image"],
                                 e.get("bits"), e.get("note"), e.get("header"), e["about"])

@@ -2,8 +2,8 @@
 
 Three layers of what an entry reaches:
 - the boot path: up to `start_kernel`, in normal flow, without callbacks that run later
-  (a thread, a work item) and without the compiler's unlikely (`.cold`) code: what the
-  entry's own early init runs;
+  (a thread, a work item) and without what is incidental to early init (the compiler's
+  unlikely `.cold` code, diagnostic output): what the entry's own early init runs;
 - normal flow: everything reached without entering the fault layer;
 - the fault layer: what only exceptions, interrupts, WARN/BUG reports and error exits
   (panic) reach. `why` shows it, marked; diffs and precision figures leave it out.
@@ -32,9 +32,8 @@ class PathRules:
     noreturn: frozenset[int]
     reports: frozenset[int] = frozenset()  # WARN/BUG reporting: entered on the fault layer
     early_unavailable: frozenset[int] = frozenset()  # cannot run before start_kernel
-    unlikely: frozenset[int] = frozenset()  # `.cold` parts (code the compiler split off
-    # as unlikely: error messages, rare fallbacks) and printf directive handlers (%p):
-    # left out of the boot path
+    incidental: frozenset[int] = frozenset()  # left out of the boot path: `.cold` parts
+    # (what the compiler split off as unlikely), diagnostic output, printf's %p handler
 
     @property
     def blocked(self) -> frozenset[int]:
@@ -122,12 +121,12 @@ def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False) ->
     """What the entry runs before the kernel proper, with the kernel text as linked:
     reached without going past the end of the boot path (start_kernel), into an error exit
     (panic, reached but not followed), into the fault layer (unless `with_faults`), into
-    what cannot run before start_kernel, into unlikely code (`.cold` parts: the compiler's
-    error and fallback paths), through a callback that runs later, or through code
-    patched in later (alternatives, static keys)."""
+    what cannot run before start_kernel, into incidental code (`.cold` parts, printk:
+    knowledge `incidental`), through a callback that runs later, or through code patched
+    in later (alternatives, static keys)."""
     skip = _DEFERRED_KINDS if with_faults else _DEFERRED_KINDS | _FAULT_KINDS
     callees = rules.early_unavailable | (frozenset() if with_faults
-                                         else rules.reports | rules.unlikely)
+                                         else rules.reports | rules.incidental)
     return reach(graph, [graph.root], rules.blocked, skip_kinds=skip, skip_callees=callees,
                  unconditional=True, stored_on_path=True)
 
