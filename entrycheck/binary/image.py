@@ -21,6 +21,7 @@ from elftools.elf.elffile import ELFFile
 from entrycheck.errors import EntrycheckError
 from entrycheck.safeio import check_regular, shown
 
+SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
 SHT_NOBITS = 8
@@ -59,6 +60,10 @@ class Section:
 
     @property
     def executable(self) -> bool:
+        """Holds code: allocated and executable, except a writable `.data` that a linker
+        flagged executable (Debian's 7.x vmlinux has `.data` WAX: data objects only)."""
+        if self.flags & SHF_WRITE and (self.name == ".data" or self.name.startswith(".data.")):
+            return False
         return bool(self.flags & SHF_EXECINSTR) and self.alloc
 
     def contains(self, addr: int) -> bool:
