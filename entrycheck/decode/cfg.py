@@ -63,6 +63,31 @@ def must_execute(read: Callable[[int, int], bytes | None], func: Function, mode:
     return frozenset(a for leader in doms[EXIT] if leader != EXIT for a in blocks[leader])
 
 
+def always_through(read: Callable[[int, int], bytes | None], func: Function, mode: int,
+                   start: int, sites: frozenset[int], noreturn: frozenset[int],
+                   dead_ends: frozenset[int], facts: Facts | None = None) -> bool:
+    """Does every path from `start` to a normal exit pass through one of `sites` (stores
+    on both sides of `if (static_call_initialized)` together always run)?"""
+    data = read(func.start, func.end - func.start) or b""
+    blocks, succ = _blocks(data, func, mode, start, noreturn, dead_ends, facts or Facts())
+    if start not in blocks:
+        return False
+    cut = {leader for leader, body in blocks.items() if any(a in sites for a in body)}
+
+    def exits(avoid: set[int]) -> bool:
+        seen, stack = {start}, [start]
+        while stack:
+            for nxt in succ.get(stack.pop(), ()):
+                if nxt == EXIT:
+                    return True
+                if nxt not in seen and nxt not in avoid:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return False
+
+    return exits(set()) and (start in cut or not exits(cut))
+
+
 def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozenset[int],
             dead_ends: frozenset[int], facts: Facts
             ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:

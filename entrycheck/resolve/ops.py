@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from functools import lru_cache
 
-from entrycheck.decode.cfg import Facts, must_execute
+from entrycheck.decode.cfg import Facts, always_through, must_execute
 from entrycheck.decode.dataflow import register_named
 from entrycheck.model import EDGE_STYLES, EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
@@ -87,17 +87,38 @@ class Ops(Resolver):
         if not stores:
             return
         spine = self._spine(walk)
-        decisive: dict[int, set[int]] = {}
+        by_storer: dict[tuple[int, int], dict[int, set[int]]] = {}
         for slot, value, by, address in stores:
-            if by in spine and address in self._always(walk, by):
-                target = self.ctx.functions.at(value)
-                decisive.setdefault(slot, set()).add(target.start if target else value)
+            if by in spine:
+                by_storer.setdefault((slot, by), {}).setdefault(value, set()).add(address)
+        decisive: dict[int, set[int]] = {}
+        for (slot, by), values in by_storer.items():
+            if self._always_stores(walk, by, values):
+                decisive.setdefault(slot, set()).update(
+                    target.start if (target := self.ctx.functions.at(v)) else v for v in values)
         for caller, callee, slot in walk.slot_edges:
             values = decisive.get(slot)
             edge = walk.succ.get(caller, {}).get(callee)
             if values and callee not in values and edge is not None \
                     and edge.kind != EdgeKind.OPS:
                 del walk.succ[caller][callee]
+        for slot, values in decisive.items():  # a static call's trampoline: its default
+            out = walk.succ.get(slot, {}) if slot in walk.nodes else {}
+            for callee in [c for c, e in out.items()
+                           if c not in values and e.kind in (EdgeKind.JUMP, EdgeKind.CALL)]:
+                del out[callee]
+
+    def _always_stores(self, walk, by: int, values: dict[int, set[int]]) -> bool:
+        """Does `by` store into the slot whenever it runs (one store that always runs, or
+        stores on every path between them)?"""
+        sites = frozenset(a for addresses in values.values() for a in addresses)
+        if sites & self._always(walk, by):
+            return True
+        func, node = self.ctx.functions.starting_at(by), walk.nodes.get(by)
+        if func is None or node is None or by == walk.root:
+            return False
+        return always_through(self.ctx.image.read, func, node.mode, by, sites, self.noreturn,
+                              self.dead_ends, self._facts(func, walk.entry.name))
 
     def _always(self, walk, addr: int) -> frozenset[int]:
         """The instructions of a function that run whenever it runs; for the entry's own

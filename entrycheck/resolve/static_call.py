@@ -1,6 +1,7 @@
 """Static calls: a call to a `__SCT__name` trampoline runs the trampoline's target, which a
 constant `static_call_update()` on the entry's own path retargets (xen_start_kernel ->
-xen_hypercall_pv for __SCT__xen_hypercall)."""
+xen_hypercall_pv for __SCT__xen_hypercall); an update that always runs on the entry's
+spine replaces the trampoline's default target (the ops resolver's strong update)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ class StaticCalls(Resolver):
                 if tramp is not None and target is not None:
                     walk.store(tramp, target, func.start)
                     walk.count(self.name, site.address)
+                    # the ops resolver's strong update retargets the trampoline when this
+                    # update always runs on the entry's spine
+                    walk.scratch("ops").setdefault("stores", []).append(
+                        (tramp, target, func.start, site.address))
         return []
 
     def _stored(self, walk, caller: int, site):
