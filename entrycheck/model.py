@@ -129,6 +129,8 @@ class FunctionFacts:
     code_refs: list[int] = field(default_factory=list)   # function addresses that escape
     data_addrs: list[int] = field(default_factory=list)  # data objects' addresses taken
     privileged: list[str] = field(default_factory=list)
+    switches: list[tuple[int, int, int]] = field(default_factory=list)  # mode switches
+    # inside the function: (far jump or return, where it lands, the mode there)
     returns: bool = False
     instructions: int = 0
 

@@ -465,6 +465,7 @@ class _Run:
             target = None
         if target is not None and self.func.start <= target < self.func.end:
             work.append((target, long_mode))
+            facts.switches.append((ins.ip, target, long_mode))
             return
         facts.sites.append(Site(ins.ip, False, How.STACK, target, long_mode, slot))
 

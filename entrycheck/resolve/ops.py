@@ -121,19 +121,20 @@ class Ops(Resolver):
                               self.dead_ends, self._facts(func, walk.entry.name))
 
     def _always(self, walk, addr: int) -> frozenset[int]:
-        """The instructions of a function that run whenever it runs; for the entry's own
-        code, through its mode switches too (pvh_start_xen's 32-bit start, then its 64-bit
-        part after the far jump, which calls xen_prepare_pvh)."""
+        """The instructions of a function that run whenever it runs, through its mode
+        switches (pvh_start_xen's 32-bit start, then after its far jump the 64-bit part
+        that calls xen_prepare_pvh)."""
         func = self.ctx.functions.starting_at(addr)
         node = walk.nodes.get(addr)
         if func is None or node is None:
             return frozenset()
-        if addr != walk.root:
-            return self.must(func, node.mode, addr, walk.entry.name)
-        starts = {(node.mode, walk.entry.address)} | {
-            (mode, at) for start, mode, at in walk.seen if start == addr and at != addr}
-        return frozenset().union(*(self.must(func, mode, at, walk.entry.name)
-                                   for mode, at in starts))
+        start = walk.entry.address if addr == walk.root else addr
+        facts = walk.b.plan(func, node.mode, start).facts
+        must = self.must(func, node.mode, start, walk.entry.name)
+        for site, target, mode in facts.switches:
+            if site in must:
+                must = must | self.must(func, mode, target, walk.entry.name)
+        return must
 
     def _spine(self, walk) -> set[int]:
         """Functions that run whenever the entry boots: the root, and the callees of
