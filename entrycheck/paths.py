@@ -165,23 +165,34 @@ def chain(graph: EntryGraph, target: int, rules: PathRules) -> list[Step]:
 
 def _bfs(graph: EntryGraph, target: int, blocked: frozenset[int],
          within: set[int] | None) -> dict[int, int | None]:
-    """Breadth-first parents from the root until `target` (addresses)."""
+    """Breadth-first parents from the root until `target` (addresses); an edge whose
+    target a store gave is taken once the storing function is reached (the boot CPU's
+    chain, not a secondary CPU's start through a slot the boot stores into later)."""
     index, addrs, off, dst, _, _ = graph.adjacency()
+    storer = graph.storers()
     goal = index.get(target)
     root = index[graph.root]
     stop = {index[a] for a in blocked if a in index}
     inside = None if within is None else {index[a] for a in within if a in index}
     parents: dict[int, int | None] = {root: None}
+    waiting: dict[int, list[tuple[int, int]]] = {}  # storer -> (caller, callee) held back
     queue = deque([root])
     while queue:
         i = queue.popleft()
         if i == goal:
             break
+        for caller, n in waiting.pop(i, ()):
+            if n not in parents:
+                parents[n] = caller
+                queue.append(n)
         if i in stop:
             continue
         for j in range(off[i], off[i + 1]):
             n = dst[j]
             if n not in parents and (inside is None or n in inside):
+                if storer[j] >= 0 and storer[j] not in parents:
+                    waiting.setdefault(storer[j], []).append((i, n))
+                    continue
                 parents[n] = i
                 queue.append(n)
     return {addrs[i]: None if p is None else addrs[p] for i, p in parents.items()}
