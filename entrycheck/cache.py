@@ -72,7 +72,8 @@ def _library_versions() -> dict[str, str]:
 
 
 def _entry_path(folder: Path, kind: str, key: list[str]) -> Path:
-    name = hashlib.sha256("\0".join([kind, code_digest(), *key]).encode()).hexdigest()[:32]
+    text = "\0".join([kind, code_digest(), *key])  # names from argv may hold surrogates
+    name = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return folder / kind / f"{name}.json.z"
 
 

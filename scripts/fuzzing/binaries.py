@@ -222,7 +222,9 @@ def gen_elf(rng: random.Random, work: Path, corpus: Corpus) -> Case:
         target.write_bytes(bytes(data))
     argv = [*pick(rng, ELF_COMMANDS)]
     argv.insert(1, str(target))
-    return Case(f"elf/{kind.split(' ')[0]}", argv, check=_xen_check(kind, argv))
+    # i386 kernels have no xen-pv entry (32-bit PV guests went in 5.9): nothing to warn of
+    check = _xen_check(kind, argv) if elf.b64 else None
+    return Case(f"elf/{kind.split(' ')[0]}", argv, check=check)
 
 
 def _xen_check(kind: str, argv: list[str]) -> Callable[[Path], str | None] | None:

@@ -193,3 +193,10 @@ def test_an_unexpected_exception_says_where(cli, monkeypatch):
     [line] = err.splitlines()
     assert code == 2 and out == ""
     assert line.startswith("entrycheck: error: internal error: TypeError: a bug (at ")
+
+
+def test_undecodable_entry_definition(fails):
+    """A --define argv Python could not decode (surrogates) is a bad definition, not an
+    internal error while naming the cache entry (campaign seed 7, cli 259)."""
+    line = fails("reach", SAMPLE, "--entry", "pvh", "--define", "\udcff\udcfe")
+    assert "bad --entry" in line
