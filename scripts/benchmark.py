@@ -4,9 +4,9 @@
 For each image, measured one after the other in the same run (wall and CPU seconds, peak
 RSS of each child):
 - `objdump -d -j .text -j .init.text`: the yardstick;
-- the boot-path analysis of all entries, cold (`skip --entry xen-pv`);
+- the boot-path analysis of all entries, cold (`skip --entry xen-pv --boot-only`);
 - the whole-boot analysis of all entries, cold (`reach --scope all`);
-- a cached answer from each (`skip --entry pvh`, `reach --scope all` again).
+- a cached answer from each (`skip --entry pvh --boot-only`, `reach --scope all` again).
 The ratios divide by objdump's time of the same run. Targets (issues 10 and 11): boot path
 cold <= 0.7x, whole boot cold <= 1.0x, cached answers < 0.5 s, peak RSS < 1 GiB.
 
@@ -46,9 +46,11 @@ def bench(image: Path) -> None:
             ("objdump -d .text+.init.text",
              measure(["objdump", "-d", "-j", ".text", "-j", ".init.text", str(image)])),
             ("boot path, cold (all entries)",
-             measure([*entrycheck, "skip", str(image), "--entry", "xen-pv", "--json"], env)),
+             measure([*entrycheck, "skip", str(image), "--entry", "xen-pv", "--boot-only",
+                      "--json"], env)),
             ("boot path, cached answer",
-             measure([*entrycheck, "skip", str(image), "--entry", "pvh", "--json"], env)),
+             measure([*entrycheck, "skip", str(image), "--entry", "pvh", "--boot-only",
+                      "--json"], env)),
             ("whole boot, cold (all entries)",
              measure([*entrycheck, "reach", str(image), "--entry", "native", "--scope", "all",
                       "--json"], env)),
