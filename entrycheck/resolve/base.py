@@ -76,6 +76,7 @@ class ImageContext:
         self._slots: dict[int, int | None] = {}
         self._pointers: dict[int, int | None] = {}
         self._btf_read: tuple[Btf | None] | None = None
+        self._slot_names: dict[int, str] = {}
 
     def _section_kind(self, address: int) -> int:
         """1 for code, 2 for other allocated data, 0 outside the image (the hot lookups
@@ -143,6 +144,12 @@ class ImageContext:
         """A data address by name: the member path inside a hook variable from BTF
         (`x86_init.resources.memory_setup`), else `symbol+0xoff` (a function's name for
         a trampoline)."""
+        name = self._slot_names.get(slot)
+        if name is None:
+            name = self._slot_names[slot] = self._name_slot(slot)
+        return name
+
+    def _name_slot(self, slot: int) -> str:
         func = self.functions.starting_at(slot)
         if func is not None:
             return func.name

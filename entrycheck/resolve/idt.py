@@ -14,10 +14,13 @@ class Idt(Resolver):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.installs = {f.start: handlers for name, handlers in ctx.knowledge.installs.items()
+        self.installs = {f.start: ctx.functions_named(handlers)
+                         for name, handlers in ctx.knowledge.installs.items()
                          for f in ctx.functions.all_named(name)}
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
+        handlers = self.installs.get(func.start)
+        if not handlers:
+            return []
         return [Link(func.start, h.start, EdgeKind.EXCEPTION, self.ctx.image.bits,
-                     f"installs {h.name}")
-                for h in self.ctx.functions_named(self.installs.get(func.start, ()))]
+                     f"installs {h.name}") for h in handlers]
