@@ -275,10 +275,11 @@ def _skip(args: argparse.Namespace, analysis: Analysis, entry_name: str) -> dict
 
 def _why(args: argparse.Namespace, analysis: Analysis, image: Path, defined: list[str], show,
          entry_name: str) -> dict:
-    """why: a chain on the boot path, else through everything the entry reaches; an
-    unknown function gets the closest names."""
+    """why: a chain on the boot path, else through everything the entry reaches (the
+    boot graph stops at start_kernel, so off the boot path it may know only a runtime
+    route such as a secondary CPU's start); an unknown function gets the closest names."""
     try:
-        return queries.why(analysis, entry_name, args.function)
+        result = queries.why(analysis, entry_name, args.function)
     except EntrycheckError as exc:
         if analysis.complete:
             raise
@@ -286,7 +287,9 @@ def _why(args: argparse.Namespace, analysis: Analysis, image: Path, defined: lis
             names = set(analysis.names.by_name) | _inlined_names(analysis, entry_name)
             hint = did_you_mean(args.function, names)
             raise EntrycheckError(f"{exc}{hint}") from None
-    # a function off the boot path: look through everything the entry reaches
+        result = None
+    if result is not None and (result["on_boot_path"] or analysis.complete):
+        return result
     complete = _analysis(args, image, defined, show, complete=True)
     return queries.why(complete, entry_name, args.function)
 

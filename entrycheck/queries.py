@@ -198,14 +198,18 @@ def dynamic_diff(skip_result: dict, entry_trace: TraceResult,
 def why(analysis: Analysis, entry: str, function: str) -> dict:
     graph = analysis.graph(entry)
     if analysis.names.candidates(function):
-        steps = chain(graph, analysis.function_in(graph, function), analysis.rules)
+        target = analysis.function_in(graph, function)
+        steps = chain(graph, target, analysis.rules)
+        on_boot_path = target in boot_path(graph, analysis.rules)
     else:
         steps = _inlined_chain(analysis, graph, function)
+        on_boot_path = True
     steps = _with_instructions(analysis, graph, steps)
     out = _header(analysis, "why")
     out.update({
         "entry": graph.entry,
         "function": function,
+        "on_boot_path": on_boot_path,
         "chain": [s.function for s in steps],
         "links": [s.as_json() for s in steps],
     })

@@ -4,6 +4,8 @@ seconds: every case of every family answers or fails on one line."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
 import sys
 from collections import Counter
 
@@ -18,17 +20,22 @@ def _fuzz():
     return module
 
 
-def test_seeded_smoke_run():
-    fuzz = _fuzz()
-    results, seconds = fuzz.campaign(list(fuzz.FAMILIES), 150, seed=11, timeout=20,
-                                     budget=30)
-    outcomes = Counter(r.outcome for r in results)
-    bad = [f"{r.family} #{r.index} {r.label}: {r.outcome} {r.line}" for r in results
-           if r.outcome not in ("ok", "error")]
-    assert not bad, bad
-    assert len(results) >= 40 and outcomes["error"] and outcomes["ok"]
-    assert len({r.family for r in results}) >= 6
-    assert seconds < 90
+def test_seeded_smoke_run(tmp_path):
+    """The campaign in a process of its own: its forked cases' peak RSS is theirs, not
+    that of a test process grown by earlier tests' analyses."""
+    summary = tmp_path / "summary.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "fuzz.py"), "--seed", "11",
+                           "--cases", "150", "--timeout", "20", "--budget", "30",
+                           "--json", str(summary)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    data = json.loads(summary.read_text())
+    bad = [f"{r['family']} #{r['index']} {r['label']}: {r['outcome']} {r['line']}"
+           for r in data["failures"]]
+    assert proc.returncode == 0 and not bad, bad or proc.stderr[-2000:]
+    outcomes = Counter(data["outcomes"])
+    assert data["cases"] >= 40 and outcomes["error"] and outcomes["ok"]
+    assert sum(1 for f in data["families"].values() if sum(f.values())) >= 6
+    assert data["seconds"] < 90
 
 
 def test_cases_are_reproducible(tmp_path):
