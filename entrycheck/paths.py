@@ -147,13 +147,17 @@ def chain(graph: EntryGraph, target: int, rules: PathRules) -> list[Step]:
     if target not in graph.nodes:
         raise EntrycheckError(f"entry {graph.entry} does not reach {target:#x}")
     parents: dict[int, int | None] = {}
-    for within in (boot_path(graph, rules), normal_flow(graph, rules), None):
+    layers = ((boot_path(graph, rules), rules.blocked - {graph.root}),  # up to start_kernel
+              (normal_flow(graph, rules), rules.error_exits - {graph.root}),  # through it
+              (None, frozenset()))
+    for within, blocked in layers:
         if within is None or target in within:
-            parents = _bfs(graph, target, rules.blocked - {graph.root}, within)
+            for stored in (False, True):  # static flow first, then stores in boot order
+                parents = _bfs(graph, target, blocked, within, stored)
+                if target in parents:
+                    break
             if target in parents:
                 break
-    if target not in parents:
-        parents = _bfs(graph, target, frozenset(), None)
     path = [target]
     while parents[path[-1]] is not None:
         path.append(parents[path[-1]])
@@ -164,10 +168,11 @@ def chain(graph: EntryGraph, target: int, rules: PathRules) -> list[Step]:
 
 
 def _bfs(graph: EntryGraph, target: int, blocked: frozenset[int],
-         within: set[int] | None) -> dict[int, int | None]:
-    """Breadth-first parents from the root until `target` (addresses); an edge whose
-    target a store gave is taken once the storing function is reached (the boot CPU's
-    chain, not a secondary CPU's start through a slot the boot stores into later)."""
+         within: set[int] | None, stored: bool) -> dict[int, int | None]:
+    """Breadth-first parents from the root until `target` (addresses). An edge whose
+    target a store gave is left out, or with `stored` taken once the storing function is
+    reached: the boot CPU's chain comes before a secondary CPU's start through a slot the
+    boot stores into later."""
     index, addrs, off, dst, _, _ = graph.adjacency()
     storer = graph.storers()
     goal = index.get(target)
@@ -191,7 +196,8 @@ def _bfs(graph: EntryGraph, target: int, blocked: frozenset[int],
             n = dst[j]
             if n not in parents and (inside is None or n in inside):
                 if storer[j] >= 0 and storer[j] not in parents:
-                    waiting.setdefault(storer[j], []).append((i, n))
+                    if stored:
+                        waiting.setdefault(storer[j], []).append((i, n))
                     continue
                 parents[n] = i
                 queue.append(n)
