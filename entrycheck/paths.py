@@ -277,6 +277,8 @@ class WholeDiff:
     reference: str
     reference_only: dict[int, Point]  # function -> the point it is reached through
     entry_only: dict[int, Point]
+    entry_flow: set[int]       # what each reaches (normal flow, or all with faults)
+    reference_flow: set[int]
 
 
 def whole_diff(graph: EntryGraph, reference: EntryGraph, rules: PathRules,
@@ -289,7 +291,7 @@ def whole_diff(graph: EntryGraph, reference: EntryGraph, rules: PathRules,
     own, ref = flow(graph), flow(reference)
     return WholeDiff(graph.entry, reference.entry,
                      _attributed(reference, ref, own, rules, with_faults),
-                     _attributed(graph, own, ref, rules, with_faults))
+                     _attributed(graph, own, ref, rules, with_faults), own, ref)
 
 
 def _attributed(graph: EntryGraph, mine: set[int], theirs: set[int], rules: PathRules,

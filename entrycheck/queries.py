@@ -138,8 +138,7 @@ def whole_boot(analysis: Analysis, graph: EntryGraph, reference: EntryGraph,
     and the hook table (slot -> targets per entry) of the slots that differ."""
     rules = analysis.rules
     diff = whole_diff(graph, reference, rules, with_faults)
-    flows = [set(g.nodes) if with_faults else normal_flow(g, rules) for g in (graph, reference)]
-    hooks = hook_table([graph, reference], flows)
+    hooks = hook_table([graph, reference], [diff.entry_flow, diff.reference_flow])
     groups: dict = {}
     for side, g, found in (("reference_only", reference, diff.reference_only),
                            ("entry_only", graph, diff.entry_only)):
