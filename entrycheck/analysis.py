@@ -14,10 +14,10 @@ from entrycheck.binary.image import Image
 from entrycheck.entries import Entry, find_entries, note_warnings, select_entry
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge, x86
-from entrycheck.model import EntryGraph, GraphTable, Hook, Unresolved
+from entrycheck.model import EntryGraph, GraphTable, Hook, Pruned, Unresolved
 from entrycheck.paths import PathRules
 
-FORMAT = 7  # of the cached data
+FORMAT = 8  # of the cached data
 COLD = ".cold"  # GCC's name for the part of a function split off as unlikely code
 
 
@@ -223,6 +223,7 @@ def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
             "handoffs": [list(u) for u in g.handoffs],
             "resolved": g.resolved,
             "hooks": [list(h) for h in g.hooks],
+            "pruned": [list(p) for p in g.pruned],
         }
     data = {
         "image": result.image, "build_id": result.build_id, "bits": result.bits,
@@ -242,7 +243,7 @@ def _from_data(data: dict, blobs: dict[str, bytes], image: Image) -> Analysis:
         graphs[name] = EntryGraph(
             name, gd["root"], table, [Unresolved(*u) for u in gd["unresolved"]],
             dict(gd["resolved"]), [Unresolved(*u) for u in gd["handoffs"]],
-            [Hook(*h) for h in gd["hooks"]])
+            [Hook(*h) for h in gd["hooks"]], [Pruned(*p) for p in gd["pruned"]])
     entries = [Entry(**{**e, "found": tuple(e["found"])}) for e in data["entries"]]
     return Analysis(data["image"], data["build_id"], data["bits"], image.has_dwarf,
                     NameIndex.from_data(data["names"], str(image.path)), entries, graphs,

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import NamedTuple
 
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
+from entrycheck.decode.cfg import dead_code
 from entrycheck.decode.dataflow import FunctionDecoder, ImageView
 from entrycheck.decode.decoder import instruction_text
 from entrycheck.entries import Entry, image_kind
@@ -31,6 +33,7 @@ from entrycheck.model import (
     Hook,
     How,
     Node,
+    Pruned,
     Unresolved,
 )
 from entrycheck.resolve import RESOLVERS
@@ -76,6 +79,11 @@ class GraphBuilder:
         self._starts: dict[int, tuple[tuple[int, ...], tuple[tuple[int, str], ...]]] = {}
         self._refs: dict[tuple[int, int, int], tuple[str, ...]] = {}
         self._symbols: dict[int, str | None] = {}  # data address -> the object holding it
+        self._fact_vars = {fact.where for entry in {f.entry for f in knowledge.boot_facts}
+                           for fact in self.ctx.boot_facts(entry, _NO_FUNCTION).variables}
+        self._fact_functions = frozenset(f.function for f in knowledge.boot_facts
+                                         if f.function)
+        self._decided: dict[tuple[int, int, int, str], Decided | None] = {}
 
     def plan(self, func: Function, mode: int, at: int) -> Plan:
         """What a decoded function links to whatever the entry, and its unresolved sites."""
@@ -137,6 +145,26 @@ class GraphBuilder:
             self._facts[key] = facts
         return facts
 
+    def decided(self, func: Function, mode: int, at: int, entry: str) -> Decided | None:
+        """The decoded function as `entry` runs it, where its boot facts decide branches
+        (None when they decide none): the sites and stores of the live sides."""
+        key = (func.start, mode, at, entry)
+        if key in self._decided:
+            return self._decided[key]
+        facts = self.facts(func, mode, at)
+        found = None
+        if func.name in self._fact_functions or not self._fact_vars.isdisjoint(facts.data_refs):
+            starts = self._starts[func.start]
+            dead = dead_code(self.image.read, func, mode,
+                             (at, *starts[0], *(s for s, _ in starts[1])), self.noreturn,
+                             self.ctx.boot_facts(entry, func))
+            if dead:
+                live = replace(facts, sites=[s for s in facts.sites if s.address not in dead],
+                               stores=[s for s in facts.stores if s.address not in dead])
+                found = Decided(live, dead)
+        self._decided[key] = found
+        return found
+
     def data_names(self, func: Function, mode: int, at: int) -> tuple[str, ...]:
         """Names of the data symbols a function references (cpu_tlbstate, pv_ops...)."""
         key = (func.start, mode, at)
@@ -159,6 +187,16 @@ class GraphBuilder:
         """The graph of what `entry` reaches, not expanding functions named in `stop`;
         `init(address, section)` marks init code."""
         return Walk(self, entry, stop, init).run()
+
+
+class Decided(NamedTuple):
+    """A decoded function with the branches an entry's boot facts decide cut away."""
+
+    facts: FunctionFacts
+    dead: dict[int, tuple[int, str]]  # instruction -> (the decided branch, the fact)
+
+
+_NO_FUNCTION = Function("", 0, 0, "")
 
 
 class Step(NamedTuple):
@@ -216,6 +254,7 @@ class Walk:
         self.after_calls: list[tuple[int, int, int]] = []  # (caller, next function, callee)
         self.stores: dict[int, dict[int, int]] = defaultdict(dict)  # slot -> value -> storer
         self.watchers: dict[int, list[Callable[[int, int], None]]] = defaultdict(list)
+        self.pruned: dict[tuple[int, int], Pruned] = {}
         self.root = 0
         self.current = FunctionFacts(0, 0)  # the facts being resolved
         self._scratch: dict[str, dict] = defaultdict(dict)
@@ -312,7 +351,9 @@ class Walk:
             self.entry.name, self.root, self.nodes, self.succ,
             unresolved=sorted(self.unresolved.values(), key=lambda u: (u.function, u.site)),
             resolved={name: len(sites) for name, sites in sorted(self.resolved.items())},
-            handoffs=self.handoffs, hooks=self._hooks())
+            handoffs=self.handoffs, hooks=self._hooks(),
+            pruned=[p for p in sorted(self.pruned.values())
+                    if p.caller in self.nodes and p.callee not in self.succ.get(p.caller, {})])
 
     def _visit(self, func: Function, mode: int, at: int) -> None:
         key = (func.start, mode, at)
@@ -328,7 +369,20 @@ class Walk:
 
     def _expand(self, func: Function, mode: int, at: int) -> None:
         plan = self.b.plan(func, mode, at)
-        facts = self.current = plan.facts
+        facts = plan.facts
+        steps, marks, unresolved = plan.steps, plan.marks, plan.unresolved
+        decided = self.b.decided(func, mode, at, self.entry.name)
+        if decided is not None:
+            facts, dead = decided.facts, decided.dead
+            for step in steps:
+                cut = dead.get(step.edge.site)
+                if cut is not None:
+                    self.pruned.setdefault((func.start, step.callee.start), Pruned(
+                        func.start, step.callee.start, step.edge.site, *cut))
+            steps = [step for step in steps if step.edge.site not in dead]
+            marks = [(r, link) for r, link in marks if link.site not in dead]
+            unresolved = [u for u in unresolved if u.site not in dead]
+        self.current = facts
         node = self.nodes[func.start]
         node.returns = node.returns or facts.returns
         refs = self.b.data_names(func, mode, at)
@@ -339,7 +393,7 @@ class Walk:
         caller = func.start
         out = self.succ[caller]
         seen, tails, weak_pairs = self.seen, self.tails, self.weak
-        for callee, mode_, target, edge, weak, tail, slot in plan.steps:
+        for callee, mode_, target, edge, weak, tail, slot in steps:
             start = callee.start
             key = (start, mode_, target)
             if key not in seen:
@@ -356,7 +410,7 @@ class Walk:
                 tails.add((caller, start))
             if slot is not None:
                 self.slot_edges.append((caller, start, slot))
-        for resolver, link in plan.marks:
+        for resolver, link in marks:
             self.link(caller, link, resolver)
         for resolver, sites in plan.counted.items():
             self.resolved[resolver].update(sites)
@@ -366,7 +420,7 @@ class Walk:
         claimed: set[int] = set()
         for r in self.b.stateful:
             claimed.update(r.walk(self, func, facts))
-        for u in plan.unresolved:
+        for u in unresolved:
             if u.site not in claimed and (caller, u.site) not in self.linked:
                 self.unresolved.setdefault((caller, u.site), u)
 

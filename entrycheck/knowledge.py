@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from entrycheck.errors import EntrycheckError
+from entrycheck.model import NONZERO, Possible
 
 IMAGES = ("any", "vmlinux", "compressed")
 FIELD_KINDS = ("rel32", "ptr", "u8", "u16", "u32", "s32")
@@ -52,7 +53,7 @@ SCHEMA: dict = {
     "init_sections": [str],
     "hook_variables": [{"variable": str, "struct": str, "source": str}],
     "boot_facts": [{"entry": str, "function?": str, "argument?": int, "variable?": str,
-                    "value": object, "set_by": str, "source": str}],
+                    "struct?": str, "value": object, "set_by": str, "source": str}],
 }
 
 
@@ -107,15 +108,17 @@ class ArgumentUse:
 @dataclass(frozen=True)
 class BootFact:
     """What an entry's own path sets before shared code reads it: an argument of a
-    function (`function`, `argument`) or a variable; `value` None means "not zero"."""
+    function (`function`, `argument`) or a variable (`boot_params.hdr.hardware_subarch`: a
+    member path through BTF); `value` what it may be."""
 
     entry: str
     function: str | None
     argument: int | None
     variable: str | None
-    value: int | None
+    value: Possible
     set_by: str
     source: str
+    struct: str | None = None  # the variable's struct type, for a member path
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,8 @@ def _check(node: yaml.Node | None, schema: Any, source: str, where: str) -> Any:
         if not isinstance(node, yaml.SequenceNode):
             raise bad("expected a list")
         return [_check(v, schema[0], source, f"{where}[{i}]") for i, v in enumerate(node.value)]
+    if schema is object:
+        return _plain(node)
     if not isinstance(node, yaml.ScalarNode):
         raise bad("expected a single value")
     value = _scalar(node)
@@ -212,13 +217,20 @@ def _check(node: yaml.Node | None, schema: Any, source: str, where: str) -> Any:
         if value not in schema:
             raise bad(f"must be one of {', '.join(map(str, schema))} (got {value!r})")
         return value
-    if schema is object:
-        return value
     if schema is int and (not isinstance(value, int) or isinstance(value, bool)):
         raise bad(f"expected an integer (got {value!r})")
     if schema is str and not isinstance(value, str):
         raise bad(f"expected a string (got {value!r})")
     return value
+
+
+def _plain(node: yaml.Node) -> object:
+    """Any node as plain lists, dicts and scalars (the caller checks the shape)."""
+    if isinstance(node, yaml.MappingNode):
+        return {str(k.value): _plain(v) for k, v in node.value}
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(v) for v in node.value]
+    return _scalar(node)
 
 
 def _scalar(node: yaml.ScalarNode) -> object:
@@ -260,9 +272,34 @@ def _check_fact(fact: dict, source: str) -> None:
     if ("variable" in fact) == ("function" in fact) or \
             ("function" in fact) != ("argument" in fact):
         raise EntrycheckError(f"{where}: needs a variable, or a function and an argument")
-    if fact["value"] != "nonzero" and (not isinstance(fact["value"], int)
-                                       or isinstance(fact["value"], bool)):
-        raise EntrycheckError(f"{where}: value must be an integer or `nonzero`")
+    if "." in fact.get("variable", "") and "struct" not in fact:
+        raise EntrycheckError(f"{where}: a member path needs the variable's struct type")
+    if _possible(fact["value"]) is None:
+        raise EntrycheckError(f"{where}: value must be an integer, `nonzero`, "
+                              "{one_of: [integers]} or {not: [integers]}")
+
+
+def _integers(values: object) -> frozenset[int] | None:
+    if not isinstance(values, list) or not values or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return None
+    return frozenset(values)
+
+
+def _possible(value: object) -> Possible | None:
+    """A boot fact's value: an integer, `nonzero`, {one_of: [...]} or {not: [...]}."""
+    if value == "nonzero":
+        return NONZERO
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Possible(frozenset({value}))
+    if isinstance(value, dict) and len(value) == 1:
+        (key, values), = value.items()
+        ints = _integers(values)
+        if ints is not None and key == "one_of":
+            return Possible(ints)
+        if ints is not None and key == "not":
+            return Possible(excluded=ints)
+    return None
 
 
 def _build(data: dict, digest: str) -> Knowledge:
@@ -300,8 +337,9 @@ def _build(data: dict, digest: str) -> Knowledge:
         hook_variables={h["variable"]: h["struct"] for h in data["hook_variables"]},
         boot_facts=tuple(BootFact(f["entry"], f.get("function"), f.get("argument"),
                                   f.get("variable"),
-                                  None if f["value"] == "nonzero" else f["value"],
-                                  f["set_by"], f["source"]) for f in data["boot_facts"]),
+                                  _possible(f["value"]),
+                                  f["set_by"], f["source"], f.get("struct"))
+                    for f in data["boot_facts"]),
         digest=digest,
     )
 

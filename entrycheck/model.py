@@ -177,6 +177,45 @@ class Hook(NamedTuple):
         return out
 
 
+class Possible(NamedTuple):
+    """What a boot fact allows a value to be: one of `values` (None: any value) and none
+    of `excluded` (`nonzero` excludes 0)."""
+
+    values: frozenset[int] | None = None
+    excluded: frozenset[int] = frozenset()
+
+    def equals(self, imm: int) -> bool | None:
+        """Is the value `imm` (True, False), or is that not decided (None)?"""
+        if imm in self.excluded or (self.values is not None and imm not in self.values):
+            return False
+        if self.values is not None and len(self.values) == 1:
+            return True
+        return None
+
+    def describe(self) -> str:
+        if self.values is not None:
+            return " or ".join(str(v) for v in sorted(self.values))
+        return "not " + " or ".join(str(v) for v in sorted(self.excluded))
+
+
+NONZERO = Possible(excluded=frozenset({0}))
+
+
+class Pruned(NamedTuple):
+    """An edge the entry's boot facts cut: its call site lies on the dead side of a branch
+    the fact decides (`if (xen_pv_domain())` on native)."""
+
+    caller: int
+    callee: int
+    site: int
+    branch: int   # the decided conditional branch
+    fact: str     # `xen_domain_type is 0 or 2`
+
+    def as_json(self, name_of) -> dict:
+        return {"caller": name_of(self.caller), "callee": name_of(self.callee),
+                "site": f"{self.site:#x}", "branch": f"{self.branch:#x}", "fact": self.fact}
+
+
 class Unresolved(NamedTuple):
     """An indirect transfer no resolver could follow, and why."""
 
@@ -219,7 +258,7 @@ class EntryGraph:
                  unresolved: list[Unresolved] | None = None,
                  resolved: dict[str, int] | None = None,
                  handoffs: list[Unresolved] | None = None,
-                 hooks: list[Hook] | None = None):
+                 hooks: list[Hook] | None = None, pruned: list[Pruned] | None = None):
         self.entry = entry
         self.root = root
         self.table = table
@@ -227,6 +266,7 @@ class EntryGraph:
         self.resolved = resolved or {}  # resolver -> sites it resolved
         self.handoffs = handoffs or []
         self.hooks = hooks or []  # the hook slots the entry calls through, and their targets
+        self.pruned = pruned or []  # edges the entry's boot facts cut
         self.nodes = _NodeView(table)
         self.succ = _SuccView(table)
 

@@ -258,8 +258,9 @@ def _before(graph: EntryGraph, path: set[int], joins: list[int]) -> set[int]:
 @dataclass(frozen=True)
 class Point:
     """Where two entries' graphs part: the entry's own code before the paths converge
-    (`entry`), a hook slot or static call that holds different targets (`hook`), or an
-    edge only one entry's graph has (`edge`: a store, a registration, a pruned call)."""
+    (`entry`), a hook slot or static call that holds different targets (`hook`), a branch
+    on a boot fact that cuts a call for the other entry (`fact`: `if (xen_pv_domain())`),
+    or another edge only one entry's graph has (`edge`: a store, a registration)."""
 
     kind: str
     name: str
@@ -290,16 +291,17 @@ def whole_diff(graph: EntryGraph, reference: EntryGraph, rules: PathRules,
 
     own, ref = flow(graph), flow(reference)
     return WholeDiff(graph.entry, reference.entry,
-                     _attributed(reference, ref, own, rules, with_faults),
-                     _attributed(graph, own, ref, rules, with_faults), own, ref)
+                     _attributed(reference, graph, ref, own, rules, with_faults),
+                     _attributed(graph, reference, own, ref, rules, with_faults), own, ref)
 
 
-def _attributed(graph: EntryGraph, mine: set[int], theirs: set[int], rules: PathRules,
-                with_faults: bool) -> dict[int, Point]:
+def _attributed(graph: EntryGraph, other: EntryGraph, mine: set[int], theirs: set[int],
+                rules: PathRules, with_faults: bool) -> dict[int, Point]:
     """The functions of `mine` not in `theirs`, each with the point of the breadth-first
     search (from every point at once) that reaches it first."""
     only = mine - theirs
     hooks = {(h.reader, h.target): h.name for h in graph.hooks}
+    cut = {(p.caller, p.callee): p for p in other.pruned}
     found: dict[int, Point] = {}
     queue: deque[int] = deque()
     if graph.root in only:
@@ -311,9 +313,16 @@ def _attributed(graph: EntryGraph, mine: set[int], theirs: set[int], rules: Path
         for b, edge in sorted(graph.succ[a].items()):
             if b not in only or b in found or (not with_faults and is_fault(edge, b, rules)):
                 continue
-            slot = hooks.get((a, b))
-            found[b] = Point("hook", slot) if slot else \
-                Point("edge", f"{graph.name(a)} -[{edge.kind}]-> {graph.name(b)}")
+            slot, pruned = hooks.get((a, b)), cut.get((a, b))
+            step = f"{graph.name(a)} -[{edge.kind}]-> {graph.name(b)}"
+            if slot:
+                found[b] = Point("hook", slot)
+            elif pruned:
+                found[b] = Point("fact", f"{step}: cut for {other.entry} at "
+                                         f"{graph.name(a)}+{pruned.branch - a:#x} "
+                                         f"({pruned.fact} there)")
+            else:
+                found[b] = Point("edge", step)
             queue.append(b)
     while queue:
         a = queue.popleft()

@@ -72,7 +72,7 @@ def _lines_whole_boot(w: dict, entry: str, against: str, limit: int = 12) -> lis
     for g in w["groups"]:
         p = g["point"]
         head = {"entry": f"{p['name']}'s own path", "hook": f"hook {p['name']}",
-                "edge": f"edge {p['name']}"}[p["kind"]]
+                "fact": f"boot fact {p['name']}", "edge": f"edge {p['name']}"}[p["kind"]]
         if "targets" in g:
             head += ": " + "; ".join(f"{e} {', '.join(t) or '-'}"
                                      for e, t in g["targets"].items())

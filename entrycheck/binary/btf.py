@@ -134,3 +134,18 @@ class Btf:
                 parts.append(f".{m_name}")
             offset -= start
         return "".join(parts) if parts else None
+
+    def member_offset(self, type_id: int, path: str) -> int | None:
+        """The byte offset of member path `hdr.hardware_subarch` inside a value of
+        `type_id` (None when a member is missing)."""
+        offset = 0
+        for part in path.split("."):
+            t = self._resolved(type_id)
+            if t is None or t.kind not in (_STRUCT, _UNION):
+                return None
+            hit = next(((m_type, bits) for m_name, m_type, bits in self._members(t)
+                        if m_name == part), None)
+            if hit is None:
+                return None
+            type_id, offset = hit[0], offset + hit[1] // 8
+        return offset

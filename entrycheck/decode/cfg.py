@@ -12,7 +12,9 @@ Boot facts decide branches: what an entry's path has set before the function run
 PV's xen_start_kernel gets a non-NULL start_info in %rdi, so `if (!si) return;` is not
 taken there). A `je`/`jne` after `test reg,reg` on a register known at the start, or
 after `cmp $imm, var(%rip)` / `test` of a register just loaded from a known variable,
-follows only its live side.
+follows only its live side. `dead_code` gives, per entry, the instructions that only the
+dead sides of decided branches reach (the walk drops the calls there: native never runs
+the `if (xen_pv_domain())` arm).
 """
 
 from __future__ import annotations
@@ -24,27 +26,36 @@ from iced_x86 import ConditionCode, Mnemonic, OpKind, Register
 
 from entrycheck.decode import decoder as dec
 from entrycheck.decode.dataflow import full_register
-from entrycheck.model import Function
+from entrycheck.model import Function, Possible
 
 MAX_BLOCKS = 4096
 EXIT = -1
-NONZERO = None  # a fact's value when only "not zero" is known
+
+
+class Known(NamedTuple):
+    """A register or variable a boot fact speaks of: what it may be, and the fact's name."""
+
+    where: int         # a full iced register, or a variable's address
+    value: Possible
+    label: str         # `xen_domain_type is 0 or 2`
 
 
 class Facts(NamedTuple):
-    """What is known when a function starts: argument registers (full iced registers)
-    and variables (addresses), each a value or NONZERO."""
+    """What is known when a function starts: argument registers and variables."""
 
-    registers: tuple[tuple[int, int | None], ...] = ()
-    variables: tuple[tuple[int, int | None], ...] = ()
+    registers: tuple[Known, ...] = ()
+    variables: tuple[Known, ...] = ()
     preserving: frozenset[int] = frozenset()  # calls that keep the argument registers
 
 
-def _zero_flag(value: int | None, imm: int) -> bool | None:
-    """ZF of comparing a known value with an immediate (None: not decided)."""
-    if value is NONZERO:
-        return False if imm == 0 else None
-    return value == imm
+class _Flag(NamedTuple):
+    zero: bool
+    label: str  # the fact that decided it
+
+
+class _Decision(NamedTuple):
+    taken: bool
+    label: str
 
 
 def must_execute(read: Callable[[int, int], bytes | None], func: Function, mode: int,
@@ -88,14 +99,19 @@ def always_through(read: Callable[[int, int], bytes | None], func: Function, mod
     return exits(set()) and (start in cut or not exits(cut))
 
 
-def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozenset[int],
-            dead_ends: frozenset[int], facts: Facts
-            ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    """Basic blocks (leader -> instruction addresses) and their successors."""
-    instrs: dict[int, tuple[int, int, int | None]] = {}  # addr -> (next, flow, target)
-    decided: dict[int, bool] = {}  # conditional branch -> taken
-    variables = dict(facts.variables)
-    work, leaders = [start], {start}
+_Instrs = dict[int, tuple[int, int, int | None]]  # addr -> (next, flow, target)
+
+
+def _instructions(data: bytes, func: Function, mode: int, starts: tuple[int, ...],
+                  noreturn: frozenset[int], facts: Facts
+                  ) -> tuple[_Instrs, dict[int, _Decision], set[int]]:
+    """The instructions reached from `starts`, the
+    conditional branches the facts decide (-> taken, and by which fact) and the block
+    leaders; argument facts hold at the first start."""
+    instrs: _Instrs = {}
+    decided: dict[int, _Decision] = {}
+    variables = {k.where: k for k in facts.variables}
+    work, leaders = list(starts), set(starts)
     while work and len(instrs) < MAX_BLOCKS * 16:
         addr = work.pop()
         if addr in instrs or not func.start <= addr < func.end:
@@ -103,8 +119,8 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
         decoder = dec.decoder(mode, data, func.start)
         decoder.position = addr - func.start
         decoder.ip = addr
-        known = dict(facts.registers) if addr == start else {}
-        zero_flag: bool | None = None
+        known = {k.where: k for k in facts.registers} if addr == starts[0] else {}
+        flag: _Flag | None = None
         for ins in decoder:
             if ins.ip in instrs:
                 leaders.add(ins.ip)
@@ -115,9 +131,9 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
             instrs[ins.ip] = (ins.next_ip, flow, target)
             local = target is not None and func.start <= target < func.end
             if flow == dec.CONDITIONAL_BRANCH:
-                taken = _taken(ins, zero_flag)
+                taken = _taken(ins, flag)
                 if taken is not None:
-                    decided[ins.ip] = taken
+                    decided[ins.ip] = _Decision(taken, flag.label)
                 leaders.add(ins.next_ip)
                 if local and taken is not False:
                     leaders.add(target)
@@ -127,7 +143,7 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
                 continue
             if flow == dec.CALL and target in facts.preserving:
                 continue
-            zero_flag = _flags(ins, known, variables, zero_flag)
+            flag = _flags(ins, known, variables, flag)
             if flow == dec.UNCONDITIONAL_BRANCH:
                 if local:
                     leaders.add(target)
@@ -137,6 +153,45 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
                 break
             if flow in (dec.RETURN, dec.INDIRECT_BRANCH, dec.EXCEPTION):
                 break
+    return instrs, decided, leaders
+
+
+def dead_code(read: Callable[[int, int], bytes | None], func: Function, mode: int,
+              starts: tuple[int, ...], noreturn: frozenset[int],
+              facts: Facts) -> dict[int, tuple[int, str]]:
+    """Instructions of `func` that only the dead sides of branches the `facts` decide
+    reach: address -> (the decided branch, the fact)."""
+    data = read(func.start, func.end - func.start) or b""
+    live, decided, _ = _instructions(data, func, mode, starts, noreturn, facts)
+    if not decided:
+        return {}
+    every, _, _ = _instructions(data, func, mode, starts, noreturn, Facts())
+    dead = every.keys() - live.keys()
+    out: dict[int, tuple[int, str]] = {}
+    for branch, decision in sorted(decided.items()):
+        nxt, _flow, target = every[branch]
+        stack = [nxt if decision.taken else target]
+        while stack:
+            addr = stack.pop()
+            if addr not in dead or addr in out:
+                continue
+            out[addr] = (branch, decision.label)
+            a_next, a_flow, a_target = every[addr]
+            if a_target is not None and a_flow in (dec.UNCONDITIONAL_BRANCH,
+                                                   dec.CONDITIONAL_BRANCH):
+                stack.append(a_target)
+            if a_flow not in (dec.UNCONDITIONAL_BRANCH, dec.RETURN, dec.INDIRECT_BRANCH,
+                              dec.EXCEPTION) and not (a_flow == dec.CALL
+                                                      and a_target in noreturn):
+                stack.append(a_next)
+    return out
+
+
+def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozenset[int],
+            dead_ends: frozenset[int], facts: Facts
+            ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Basic blocks (leader -> instruction addresses) and their successors."""
+    instrs, decided, leaders = _instructions(data, func, mode, (start,), noreturn, facts)
     blocks: dict[int, list[int]] = {}
     succ: dict[int, list[int]] = {}
     for leader in sorted(leaders):
@@ -149,7 +204,8 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
             nxt, flow, target = instrs[addr]
             local = target is not None and func.start <= target < func.end
             if flow == dec.CONDITIONAL_BRANCH:
-                taken = decided.get(addr)
+                decision = decided.get(addr)
+                taken = None if decision is None else decision.taken
                 out = [] if taken else [nxt]
                 if taken is not False:
                     out.append(target if local else EXIT)
@@ -177,20 +233,20 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
     return blocks, succ
 
 
-def _flags(ins, known: dict[int, int | None], variables: dict[int, int | None],
-           zero_flag: bool | None) -> bool | None:
+def _flags(ins, known: dict[int, Known], variables: dict[int, Known],
+           flag: _Flag | None) -> _Flag | None:
     """The zero flag after `ins` where facts decide it; `known` registers are updated
     (a write forgets a register, a load from a known variable learns it)."""
     mnemonic = ins.mnemonic
     if mnemonic == Mnemonic.TEST and ins.op0_kind == OpKind.REGISTER \
             and ins.op1_kind == OpKind.REGISTER and ins.op0_register == ins.op1_register:
-        reg = full_register(ins.op0_register)
-        return _zero_flag(known[reg], 0) if reg in known else None
-    if mnemonic == Mnemonic.CMP and ins.op0_kind == OpKind.MEMORY \
-            and ins.memory_base == Register.RIP and ins.op1_kind in _IMMEDIATES:
-        value = variables.get(ins.ip_rel_memory_address & dec.MASK64, 0)
-        if ins.ip_rel_memory_address & dec.MASK64 in variables:
-            return _zero_flag(value, ins.immediate(1))
+        return _compare(known.get(full_register(ins.op0_register)), 0)
+    if mnemonic == Mnemonic.CMP and ins.op1_kind in _IMMEDIATES:
+        if ins.op0_kind == OpKind.MEMORY and ins.memory_base == Register.RIP:
+            return _compare(variables.get(ins.ip_rel_memory_address & dec.MASK64),
+                            ins.immediate(1))
+        if ins.op0_kind == OpKind.REGISTER:
+            return _compare(known.get(full_register(ins.op0_register)), ins.immediate(1))
         return None
     if ins.flow_control == dec.CALL:
         known.clear()
@@ -199,21 +255,29 @@ def _flags(ins, known: dict[int, int | None], variables: dict[int, int | None],
                                                           Mnemonic.PUSH, Mnemonic.BT):
         reg = full_register(ins.op0_register)
         known.pop(reg, None)
-        if mnemonic == Mnemonic.MOV and ins.op1_kind == OpKind.MEMORY \
+        if mnemonic in (Mnemonic.MOV, Mnemonic.MOVZX) and ins.op1_kind == OpKind.MEMORY \
                 and ins.memory_base == Register.RIP \
                 and ins.ip_rel_memory_address & dec.MASK64 in variables:
             known[reg] = variables[ins.ip_rel_memory_address & dec.MASK64]
-    return zero_flag if mnemonic in _KEEP_FLAGS else None
+    return flag if mnemonic in _KEEP_FLAGS else None
 
 
-def _taken(ins, zero_flag: bool | None) -> bool | None:
+def _compare(fact: Known | None, imm: int) -> _Flag | None:
+    """ZF of comparing a fact's value with an immediate (None: not decided)."""
+    if fact is None:
+        return None
+    zero = fact.value.equals(imm)
+    return None if zero is None else _Flag(zero, fact.label)
+
+
+def _taken(ins, flag: _Flag | None) -> bool | None:
     """Is a je/jne taken, given a decided zero flag?"""
-    if zero_flag is None:
+    if flag is None:
         return None
     if ins.condition_code == ConditionCode.E:
-        return zero_flag
+        return flag.zero
     if ins.condition_code == ConditionCode.NE:
-        return not zero_flag
+        return not flag.zero
     return None
 
 

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from entrycheck.binary.btf import Btf
 from entrycheck.binary.functions import FunctionTable
 from entrycheck.binary.image import Image
+from entrycheck.decode.cfg import Facts, Known
+from entrycheck.decode.dataflow import register_named
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge
 from entrycheck.model import EdgeKind, Function, FunctionFacts, Site
@@ -77,6 +79,8 @@ class ImageContext:
         self._pointers: dict[int, int | None] = {}
         self._btf_read: tuple[Btf | None] | None = None
         self._slot_names: dict[int, str] = {}
+        self._facts: dict[str, tuple[tuple[Known, ...], dict[str, tuple[Known, ...]]]] = {}
+        self.preserving = self.addresses("argument_preserving")
 
     def _section_kind(self, address: int) -> int:
         """1 for code, 2 for other allocated data, 0 outside the image (the hot lookups
@@ -175,6 +179,44 @@ class ImageContext:
             except EntrycheckError:
                 self._btf_read = (None,)
         return self._btf_read[0]
+
+    def boot_facts(self, entry: str, func: Function) -> Facts:
+        """What knowledge `boot_facts` says holds for `entry` when `func` runs: its
+        variables everywhere, an argument register at the start of the function named."""
+        found = self._facts.get(entry)
+        if found is None:
+            variables, registers = [], {}
+            for fact in self.knowledge.boot_facts:
+                if fact.entry != entry:
+                    continue
+                label = f"{fact.variable or fact.function} is {fact.value.describe()}"
+                if fact.function is not None:
+                    reg = self.argument_register(fact.argument)
+                    if reg:
+                        label = f"{fact.function}'s argument {fact.argument} is " \
+                                f"{fact.value.describe()}"
+                        registers.setdefault(fact.function, []).append(
+                            Known(register_named(reg), fact.value, label))
+                    continue
+                address = self.data_address(fact.variable, fact.struct)
+                if address is not None:
+                    variables.append(Known(address, fact.value, label))
+            found = self._facts[entry] = (tuple(variables),
+                                          {f: tuple(k) for f, k in registers.items()})
+        return Facts(found[1].get(func.name, ()), found[0], self.preserving)
+
+    def data_address(self, variable: str, struct: str | None = None) -> int | None:
+        """The address of a variable, or of a member path inside it
+        (`boot_params.hdr.hardware_subarch`, laid out by the BTF of `struct`)."""
+        name, _, path = variable.partition(".")
+        address = self.image.symbol_address(name)
+        if address is None or not path:
+            return address
+        btf = self._btf()
+        if btf is None or struct not in btf.structs:
+            return None
+        offset = btf.member_offset(btf.structs[struct], path)
+        return None if offset is None else address + offset
 
     def argument_register(self, number: int) -> str:
         """The register of argument `number` (from 1) in the kernel's calling convention

@@ -12,7 +12,6 @@ from collections import deque
 from functools import lru_cache
 
 from entrycheck.decode.cfg import Facts, always_through, must_execute
-from entrycheck.decode.dataflow import register_named
 from entrycheck.model import EDGE_STYLES, EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
 
@@ -29,7 +28,6 @@ class Ops(Resolver):
         super().__init__(ctx)
         self.noreturn = ctx.addresses("noreturn")
         self.dead_ends = ctx.addresses("error_exits")
-        self.preserving = ctx.addresses("argument_preserving")
         self.must = lru_cache(maxsize=4096)(self._must)
         self._sites: dict[int, tuple[FunctionFacts, list]] = {}
 
@@ -38,20 +36,7 @@ class Ops(Resolver):
                             self.dead_ends, self._facts(func, entry))
 
     def _facts(self, func: Function, entry: str) -> Facts:
-        """The boot facts of `entry` when `func` runs (knowledge `boot_facts`)."""
-        registers, variables = [], []
-        for fact in self.ctx.knowledge.boot_facts:
-            if fact.entry != entry:
-                continue
-            if fact.function is not None and fact.function == func.name:
-                reg = self.ctx.argument_register(fact.argument)
-                if reg:
-                    registers.append((register_named(reg), fact.value))
-            elif fact.variable is not None:
-                address = self.ctx.image.symbol_address(fact.variable)
-                if address is not None:
-                    variables.append((address, fact.value))
-        return Facts(tuple(registers), tuple(variables), self.preserving)
+        return self.ctx.boot_facts(entry, func)
 
     def walk(self, walk, func: Function, facts: FunctionFacts) -> list[int]:
         stores = walk.scratch(self.name).setdefault("stores", [])
