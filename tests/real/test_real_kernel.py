@@ -238,3 +238,26 @@ def test_whole_boot_diff_names_the_hooks(capsys, debian61):
     hooks = {h["slot"]: h["targets"] for h in pvh["hooks"]}
     assert hooks["x86_init.acpi.get_root_pointer"] == {
         "pvh": ["pvh_get_root_pointer"], "native": ["x86_default_get_root_pointer"]}
+
+
+def test_whole_boot_diff_names_the_boot_facts(capsys, debian61):
+    """Debian 6.1: `if (xen_pv_domain())` is followed one way per entry and the diff says
+    which fact cut the call (arch/x86/kernel/pci-dma.c pci_iommu_alloc: Xen PV returns
+    before detect_intel_iommu; arch/x86/xen/suspend.c: xen_pv_pre_suspend on Xen PV only)."""
+    image = str(debian61["vmlinux_nodebug"])
+    capsys.readouterr()
+    xen = query(capsys, "skip", image, "--entry", "xen-pv")["whole_boot"]
+    facts = [g for g in xen["groups"] if g["point"]["kind"] == "fact"]
+
+    def group(prefix: str, fact: str) -> dict:
+        found = [g for g in facts if g["point"]["name"].startswith(prefix)
+                 and f"({fact} there)" in g["point"]["name"]]
+        assert len(found) == 1, [g["point"]["name"] for g in facts]
+        return found[0]
+
+    iommu = group("pci_iommu_alloc -[call]-> detect_intel_iommu: cut for xen-pv",
+                  "xen_domain_type is 1")
+    assert "detect_intel_iommu" in iommu["reference_only"]
+    suspend = group("xen_arch_pre_suspend -[jump]-> xen_pv_pre_suspend: cut for native",
+                    "xen_domain_type is 0 or 2")
+    assert "xen_pv_pre_suspend" in suspend["entry_only"]
