@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,10 +16,10 @@ from entrycheck.binary.image import Image
 from entrycheck.entries import Entry, find_entries, note_warnings, select_entry
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge, x86
-from entrycheck.model import EntryGraph, GraphTable, Hook, Pruned, Unresolved
+from entrycheck.model import EdgeTable, EntryGraph, GraphTable, Hook, Pruned, Strings, Unresolved
 from entrycheck.paths import PathRules
 
-FORMAT = 8  # of the cached data
+FORMAT = 9  # of the cached data
 COLD = ".cold"  # GCC's name for the part of a function split off as unlikely code
 
 
@@ -136,13 +138,37 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     hit = cache.load_entry("analyses", key, cache_dir)
     if hit is not None:
         try:
-            result = _from_data(*hit, image)
+            with _no_gc():
+                result = _from_data(*hit, image)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError):
             result = None
         if result is not None:
             result.image = str(path)  # the same build, read from a copy with or without DWARF
             result.cached = True
             return result
+    with _no_gc():
+        result = _build(image, path, knowledge, user_entries, header, complete, progress)
+    cache.store_entry("analyses", key, *_to_data(result), cache_dir)
+    return result
+
+
+@contextmanager
+def _no_gc():
+    """The cyclic garbage collector off while graphs are built: they are millions of small
+    acyclic objects that every collection would walk again (a quarter of the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(image: Image, path: Path | str, knowledge: Knowledge, user_entries: list[str],
+           header: dict[str, tuple[int, int]] | None, complete: bool,
+           progress: Progress | None) -> Analysis:
+    """Decode from every entry and build its graph."""
     from entrycheck.graph import GraphBuilder  # the decoder and resolvers: not for a cache hit
 
     seconds: dict[str, float] = {}
@@ -165,11 +191,9 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     if progress:
         progress("done", len(entries), len(entries))
     seconds["total"] = time.perf_counter() - start
-    result = Analysis(str(path), image.build_id, image.bits, image.has_dwarf, functions.index,
-                      entries, graphs, builder.ctx.special.summary(), seconds,
-                      complete=complete, warnings=note_warnings(image, knowledge, entries))
-    cache.store_entry("analyses", key, *_to_data(result), cache_dir)
-    return result
+    return Analysis(str(path), image.build_id, image.bits, image.has_dwarf, functions.index,
+                    entries, graphs, builder.ctx.special.summary(), seconds,
+                    complete=complete, warnings=note_warnings(image, knowledge, entries))
 
 
 HEAD_GAP = 0x10000  # a catalogued head symbol this far past the head block is not in it
@@ -213,12 +237,19 @@ def _cache_key(image: Image, keys: list[str]) -> list[str]:
 
 def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
     blobs: dict[str, bytes] = {}
-    graphs = {}
+    graphs: dict[str, dict] = {}
+    table_names: dict[int, str] = {}  # id(EdgeTable) -> its name in the entry
+    strings: dict[str, list[str]] = {}
     for name, g in result.graphs.items():
-        strings, arrays = g.table.blobs()
-        blobs.update({f"{name}/{k}": v for k, v in arrays.items()})
+        edges = g.table.edges
+        table = table_names.get(id(edges))
+        if table is None:  # the entries' graphs share one edge table: stored once
+            table = table_names[id(edges)] = str(len(table_names))
+            blobs.update({f"edges:{table}/{k}": v for k, v in edges.blobs().items()})
+            strings[table] = edges.strings.items
+        blobs.update({f"graph:{name}/{k}": v for k, v in g.table.blobs().items()})
         graphs[name] = {
-            "root": g.root, "strings": strings,
+            "root": g.root, "edges": table,
             "unresolved": [list(u) for u in g.unresolved],
             "handoffs": [list(u) for u in g.handoffs],
             "resolved": g.resolved,
@@ -230,16 +261,20 @@ def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
         "names": result.names.to_data(), "complete": result.complete,
         "seconds": result.seconds, "special": result.special,
         "entries": [asdict(e) for e in result.entries], "graphs": graphs,
+        "edge_strings": strings,
         "warnings": result.warnings,
     }
     return data, blobs
 
 
 def _from_data(data: dict, blobs: dict[str, bytes], image: Image) -> Analysis:
+    tables = {name: EdgeTable.from_blobs(Strings([str(t) for t in strings]),
+                                         {k: blobs[f"edges:{name}/{k}"] for k in EdgeTable.ARRAYS})
+              for name, strings in data["edge_strings"].items()}
     graphs = {}
     for name, gd in data["graphs"].items():
         table = GraphTable.from_blobs(
-            gd["strings"], {k: blobs[f"{name}/{k}"] for k in GraphTable.ARRAYS})
+            tables[gd["edges"]], {k: blobs[f"graph:{name}/{k}"] for k in GraphTable.ARRAYS})
         graphs[name] = EntryGraph(
             name, gd["root"], table, [Unresolved(*u) for u in gd["unresolved"]],
             dict(gd["resolved"]), [Unresolved(*u) for u in gd["handoffs"]],

@@ -25,11 +25,14 @@ from entrycheck.entries import Entry, image_kind
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge
 from entrycheck.model import (
+    KIND_CODES,
     Edge,
     EdgeKind,
+    EdgeTable,
     EntryGraph,
     Function,
     FunctionFacts,
+    GraphTable,
     Hook,
     How,
     Node,
@@ -41,6 +44,7 @@ from entrycheck.resolve.base import ImageContext, Link, Resolver
 from entrycheck.resolve.static_call import TRAMPOLINE_PREFIX
 
 _TAIL = frozenset({EdgeKind.JUMP, EdgeKind.FALLTHROUGH})
+_FALLTHROUGH, _OPS = KIND_CODES.index(EdgeKind.FALLTHROUGH), KIND_CODES.index(EdgeKind.OPS)
 _UNRESOLVED_REASON = {
     How.SLOT: "the slot holds no code address and no store to it is on this path",
     How.REGISTER: "the register's value is not a constant known here",
@@ -69,6 +73,7 @@ class GraphBuilder:
         self.stateful = [r for r in self.resolvers if type(r).walk is not Resolver.walk
                          or type(r).finish is not Resolver.finish]
         self.weak = frozenset(r.name for r in self.resolvers if r.weak)
+        self.edges = EdgeTable()  # every entry's edges, numbered once
         self.noreturn = self.ctx.addresses("noreturn")
         self.exception_entries = frozenset(
             f.start for f in functions if knowledge.is_exception_entry(f.name))
@@ -97,6 +102,8 @@ class GraphBuilder:
         linked: set[int] = set()
         at_target = self.functions.at
         exceptions = self.exception_entries
+        add = self.edges.add
+        counted: dict[str, set[int]] = {}
         for r in self.resolvers:
             weak = r.weak
             for link in r.links(func, facts):
@@ -108,9 +115,10 @@ class GraphBuilder:
                 if callee is None:
                     continue
                 kind = EdgeKind.EXCEPTION if callee.start in exceptions else link.kind
-                edge = Edge(kind, link.site, r.name, link.text, link.via, link.condition)
-                steps.append(Step(callee, link.mode, link.target, edge, weak,
+                eid = add(kind, link.site, r.name, link.text, link.via, link.condition)
+                steps.append(Step(callee, link.mode, link.target, eid, link.site, weak,
                                   link.tail or link.kind in _TAIL, link.slot))
+                counted.setdefault(r.name, set()).add(link.site)
                 if link.resolves:
                     linked.add(link.site)
         unresolved = []
@@ -122,13 +130,15 @@ class GraphBuilder:
                 reason = f"no function holds the target {site.target:#x}"
             text = instruction_text(self.image.read, site.address, site.mode)
             unresolved.append(Unresolved(func.start, site.address, text, reason))
-        counted = {}
-        for step in steps:
-            counted.setdefault(step.edge.resolver, set()).add(step.edge.site)
         for resolver, link in marks:
             counted.setdefault(resolver, set()).add(link.site)
-        plan = self._plans[key] = Plan(facts, steps, marks, unresolved,
-                                       {r: frozenset(s) for r, s in counted.items()})
+        plan = self._plans[key] = Plan(
+            facts, steps, marks, unresolved, {r: frozenset(s) for r, s in counted.items()},
+            _Moves.of(func.start, steps),
+            tuple((s.target, s.after_call) for s in facts.sites
+                  if s.how == How.FALLTHROUGH and s.after_call is not None),
+            tuple(r for r in self.stateful if r.walks(facts)),
+            func.name in self._fact_functions or not self._fact_vars.isdisjoint(facts.data_refs))
         return plan
 
     def facts(self, func: Function, mode: int, at: int) -> FunctionFacts:
@@ -205,10 +215,46 @@ class Step(NamedTuple):
     callee: Function
     mode: int
     target: int
-    edge: Edge
+    eid: int              # the edge's number in the builder's EdgeTable
+    site: int
     weak: bool            # gives way to another resolver's edge between the pair
     tail: bool            # control leaves the caller for good there
     slot: int | None      # the data slot the target was read from
+
+
+class _Moves(NamedTuple):
+    """A list of steps as a walk applies them: the callees to visit (in order, each once),
+    the edge each callee gets (the first step's, unless a weak one gives way to a later
+    strong one), and the tail and slot edges; made once per plan, applied per entry."""
+
+    visits: tuple[tuple[tuple[int, int, int], Function], ...]  # ((start, mode, at), callee)
+    pairs: dict[int, int]              # callee -> edge number
+    weak: frozenset[tuple[int, int]]   # (caller, callee) whose edge is a weak resolver's
+    tails: frozenset[tuple[int, int]]  # (caller, callee) where control leaves for good
+    slot_edges: tuple[tuple[int, int, int], ...]  # (caller, callee, slot read)
+
+    @classmethod
+    def of(cls, caller: int, steps: list[Step]) -> _Moves:
+        visits: dict[tuple[int, int, int], Function] = {}
+        pairs: dict[int, int] = {}
+        weak: set[int] = set()
+        tails, slots = set(), []
+        for callee, mode, target, edge, _, is_weak, tail, slot in steps:
+            start = callee.start
+            visits.setdefault((start, mode, target), callee)
+            if start not in pairs:
+                pairs[start] = edge
+                if is_weak:
+                    weak.add(start)
+            elif not is_weak and start in weak:
+                pairs[start] = edge
+                weak.discard(start)
+            if tail:
+                tails.add((caller, start))
+            if slot is not None:
+                slots.append((caller, start, slot))
+        return cls(tuple(visits.items()), pairs, frozenset((caller, b) for b in weak),
+                   frozenset(tails), tuple(slots))
 
 
 class Plan(NamedTuple):
@@ -219,6 +265,11 @@ class Plan(NamedTuple):
     marks: list[tuple[str, Link]]   # sites accounted for without an edge (handoffs...)
     unresolved: list[Unresolved]
     counted: dict[str, frozenset[int]]  # resolver -> sites it resolved
+    moves: _Moves
+    after_calls: tuple[tuple[int, int], ...]  # fall-throughs after a trailing call: (next
+    # function, callee): they hold only if the callee returns
+    stateful: tuple[Resolver, ...]  # the per-entry resolvers this function concerns
+    may_decide: bool  # reads a boot fact: an entry's facts may decide its branches
 
 
 def _merge(a, b):
@@ -241,7 +292,7 @@ class Walk:
         self.stop = {f.start for f in builder.ctx.functions_named(stop)}
         self.init = init
         self.nodes: dict[int, Node] = {}
-        self.succ: dict[int, dict[int, Edge]] = defaultdict(dict)
+        self.succ: dict[int, dict[int, int]] = defaultdict(dict)  # caller -> callee -> edge
         self.queue: deque[tuple[Function, int, int]] = deque()
         self.seen: set[tuple[int, int, int]] = set()
         self.unresolved: dict[tuple[int, int], Unresolved] = {}
@@ -256,7 +307,6 @@ class Walk:
         self.watchers: dict[int, list[Callable[[int, int], None]]] = defaultdict(list)
         self.pruned: dict[tuple[int, int], Pruned] = {}
         self.root = 0
-        self.current = FunctionFacts(0, 0)  # the facts being resolved
         self._scratch: dict[str, dict] = defaultdict(dict)
 
     # -- for resolvers -------------------------------------------------------------
@@ -279,8 +329,8 @@ class Walk:
         pair = (caller, callee.start)
         if callee.start not in out or (pair in self.weak and resolver not in self.b.weak):
             kind = EdgeKind.EXCEPTION if callee.start in self.b.exception_entries else link.kind
-            out[callee.start] = Edge(kind, link.site, resolver, link.text, link.via,
-                                     link.condition, link.storer)
+            out[callee.start] = self.b.edges.add(kind, link.site, resolver, link.text,
+                                                 link.via, link.condition, link.storer)
             if resolver in self.b.weak:
                 self.weak.add(pair)
             else:
@@ -294,6 +344,13 @@ class Walk:
             self.linked.add((caller, link.site))
             self.unresolved.pop((caller, link.site), None)
         return True
+
+    def edge(self, number: int) -> Edge:
+        """An edge of this walk's `succ` by its number."""
+        return self.b.edges.edge(number)
+
+    def kind(self, number: int) -> EdgeKind:
+        return self.b.edges.edge(number).kind
 
     def count(self, resolver: str, site: int) -> None:
         """A site the resolver accounted for without adding an edge."""
@@ -344,11 +401,12 @@ class Walk:
                 n.returns = a in decoded
             self._propagate_returns()
         self._prune()
+        self.watchers.clear()  # its callbacks hold the walk: no cycle left to collect
         if self.init is not None:
             for node in self.nodes.values():
                 node.init = self.init(node.address, node.section)
-        return EntryGraph.build(
-            self.entry.name, self.root, self.nodes, self.succ,
+        return EntryGraph(
+            self.entry.name, self.root, GraphTable.from_walk(self.nodes, self.succ, self.b.edges),
             unresolved=sorted(self.unresolved.values(), key=lambda u: (u.function, u.site)),
             resolved={name: len(sites) for name, sites in sorted(self.resolved.items())},
             handoffs=self.handoffs, hooks=self._hooks(),
@@ -369,56 +427,60 @@ class Walk:
 
     def _expand(self, func: Function, mode: int, at: int) -> None:
         plan = self.b.plan(func, mode, at)
-        facts = plan.facts
-        steps, marks, unresolved = plan.steps, plan.marks, plan.unresolved
-        decided = self.b.decided(func, mode, at, self.entry.name)
-        if decided is not None:
-            facts, dead = decided.facts, decided.dead
-            for step in steps:
-                cut = dead.get(step.edge.site)
-                if cut is not None:
-                    self.pruned.setdefault((func.start, step.callee.start), Pruned(
-                        func.start, step.callee.start, step.edge.site, *cut))
-            steps = [step for step in steps if step.edge.site not in dead]
-            marks = [(r, link) for r, link in marks if link.site not in dead]
-            unresolved = [u for u in unresolved if u.site not in dead]
-        self.current = facts
-        node = self.nodes[func.start]
+        facts, moves, marks, unresolved = plan.facts, plan.moves, plan.marks, plan.unresolved
+        after_calls, stateful = plan.after_calls, plan.stateful
+        caller = func.start
+        if plan.may_decide:
+            decided = self.b.decided(func, mode, at, self.entry.name)
+            if decided is not None:
+                facts, dead = decided.facts, decided.dead
+                for step in plan.steps:
+                    cut = dead.get(step.site)
+                    if cut is not None:
+                        self.pruned.setdefault((caller, step.callee.start), Pruned(
+                            caller, step.callee.start, step.site, *cut))
+                moves = _Moves.of(caller, [s for s in plan.steps if s.site not in dead])
+                marks = [(r, link) for r, link in marks if link.site not in dead]
+                unresolved = [u for u in unresolved if u.site not in dead]
+                after_calls = tuple((s.target, s.after_call) for s in facts.sites
+                                    if s.how == How.FALLTHROUGH and s.after_call is not None)
+                stateful = self.b.stateful
+        node = self.nodes[caller]
         node.returns = node.returns or facts.returns
         refs = self.b.data_names(func, mode, at)
         if refs:
-            node.refs = tuple(sorted({*node.refs, *refs}))
+            node.refs = tuple(sorted({*node.refs, *refs})) if node.refs else refs
         if facts.privileged:
             node.privileged = tuple(sorted({*node.privileged, *facts.privileged}))
-        caller = func.start
-        out = self.succ[caller]
-        seen, tails, weak_pairs = self.seen, self.tails, self.weak
-        for callee, mode_, target, edge, weak, tail, slot in steps:
-            start = callee.start
-            key = (start, mode_, target)
+        seen = self.seen
+        for key, callee in moves.visits:
             if key not in seen:
-                self._visit(callee, mode_, target)
-            have = out.get(start)
-            if have is None:
-                out[start] = edge
-                if weak:
-                    weak_pairs.add((caller, start))
-            elif not weak and (caller, start) in weak_pairs:
-                out[start] = edge
-                weak_pairs.discard((caller, start))
-            if tail:
-                tails.add((caller, start))
-            if slot is not None:
-                self.slot_edges.append((caller, start, slot))
+                self._visit(callee, key[1], key[2])
+        out = self.succ[caller]
+        if not out:
+            out.update(moves.pairs)
+            self.weak.update(moves.weak)
+        else:  # expanded before from another start: edges already there keep their place
+            weak_pairs = self.weak
+            for start, edge in moves.pairs.items():
+                pair = (caller, start)
+                if start not in out:
+                    out[start] = edge
+                    if pair in moves.weak:
+                        weak_pairs.add(pair)
+                elif pair in weak_pairs and pair not in moves.weak:
+                    out[start] = edge
+                    weak_pairs.discard(pair)
+        self.tails.update(moves.tails)
+        self.slot_edges.extend(moves.slot_edges)
         for resolver, link in marks:
             self.link(caller, link, resolver)
         for resolver, sites in plan.counted.items():
             self.resolved[resolver].update(sites)
-        for site in facts.sites:
-            if site.how == How.FALLTHROUGH and site.after_call is not None:
-                self.after_calls.append((caller, site.target, site.after_call))
+        for target, callee in after_calls:
+            self.after_calls.append((caller, target, callee))
         claimed: set[int] = set()
-        for r in self.b.stateful:
+        for r in stateful:
             claimed.update(r.walk(self, func, facts))
         for u in unresolved:
             if u.site not in claimed and (caller, u.site) not in self.linked:
@@ -456,7 +518,7 @@ class Walk:
             if node is not None and node.returns:
                 continue
             edge = self.succ.get(caller, {}).get(after)
-            if edge is not None and edge.kind == EdgeKind.FALLTHROUGH:
+            if edge is not None and self.b.edges.kind_code(edge) == _FALLTHROUGH:
                 del self.succ[caller][after]
                 self.tails.discard((caller, after))
                 dropped = True
@@ -473,7 +535,7 @@ class Walk:
             edge = self.succ.get(caller, {}).get(callee)
             if edge is None or caller not in self.nodes or (slot, callee) in hooks:
                 continue
-            storer = edge.storer if edge.kind == EdgeKind.OPS else None
+            storer = self.b.edges.storer_of(edge) if self.b.edges.kind_code(edge) == _OPS else None
             hooks[slot, callee] = Hook(slot, self.ctx.slot_name(slot), caller, callee, storer)
         return sorted(hooks.values())
 

@@ -249,9 +249,10 @@ class EntryGraph:
     to b, for people and small questions; `adjacency()` for traversals of the whole graph.
 
     Stored compactly (a whole-boot graph holds ~40,000 nodes and ~250,000 edges): the nodes
-    in address order and the edges as arrays in that order (CSR), strings interned. Node
-    and Edge objects are made when asked for, so a graph loads from the cache in
-    milliseconds and a walk over it touches only integers.
+    in address order and the edges as arrays in that order (CSR), each edge a number in an
+    `EdgeTable` that the entries of one analysis share. Node and Edge objects are made when
+    asked for, so a graph loads from the cache in milliseconds and a walk over it touches
+    only integers.
     """
 
     def __init__(self, entry: str, root: int, table: GraphTable,
@@ -272,9 +273,11 @@ class EntryGraph:
 
     @classmethod
     def build(cls, entry: str, root: int, nodes: dict[int, Node],
-              succ: dict[int, dict[int, Edge]], **rest) -> EntryGraph:
-        """A graph from plain dicts (as a walk or a splice makes them)."""
-        return cls(entry, root, GraphTable.from_dicts(nodes, succ), **rest)
+              succ: dict[int, dict[int, Edge]], edges: EdgeTable | None = None,
+              **rest) -> EntryGraph:
+        """A graph from plain dicts (as a walk or a splice makes them); its edges join
+        `edges` (a table of their own by default)."""
+        return cls(entry, root, GraphTable.from_dicts(nodes, succ, edges), **rest)
 
     def __contains__(self, address: object) -> bool:
         return address in self.table.index
@@ -294,7 +297,7 @@ class EntryGraph:
 
     def storers(self) -> array:
         """Per edge, the node index of the function whose store gave its target, or -1."""
-        return self.table.storer
+        return self.table.storers()
 
     def name(self, address: int) -> str:
         return self.nodes[address].name
@@ -302,47 +305,171 @@ class EntryGraph:
 
 KIND_CODES: tuple[EdgeKind, ...] = tuple(EdgeKind)
 _KIND_INDEX = {k: i for i, k in enumerate(KIND_CODES)}
+NO_STORER = (1 << 64) - 1  # the storer column's value for an edge no store gave
+
+
+class Strings:
+    """Strings interned as numbers (-1 stands for None), shared by an analysis's graphs."""
+
+    def __init__(self, items: list[str] | None = None):
+        self.items: list[str] = list(items or [])
+        self._numbers = {text: i for i, text in enumerate(self.items)}
+
+    def number(self, text: str | None) -> int:
+        if text is None:
+            return -1
+        i = self._numbers.get(text)
+        if i is None:
+            i = self._numbers[text] = len(self.items)
+            self.items.append(text)
+        return i
+
+
+class EdgeTable:
+    """Every edge of an analysis's graphs, numbered: what the entry graphs' CSR arrays point
+    into, shared by the entries and stored once in the cache. Built as a list of Edge
+    objects; stored as columns (strings interned), from which a loaded table makes its
+    Edge objects on demand."""
+
+    ARRAYS: ClassVar[dict[str, str]] = {
+        "kind": "b", "site": "Q", "resolver": "i", "text": "i", "via": "i", "cond_text": "i",
+        "storer": "Q"}
+
+    def __init__(self, strings: Strings | None = None, arrays: dict[str, array] | None = None):
+        self.strings = strings or Strings()
+        self._edges: list[Edge | None] = [] if arrays is None else [None] * len(arrays["site"])
+        self._columns = arrays
+
+    def __len__(self) -> int:
+        return len(self._edges)
+
+    def add(self, kind: EdgeKind, site: int, resolver: str, text: str = "",
+            via: str | None = None, condition: str | None = None,
+            storer: int | None = None) -> int:
+        """A new edge's number."""
+        return self.add_edge(Edge(kind, site, resolver, text, via, condition, storer))
+
+    def add_edge(self, edge: Edge) -> int:
+        if self._columns is not None:
+            self._edges = [self.edge(n) for n in range(len(self._edges))]
+            self._columns = None
+        self._edges.append(edge)
+        return len(self._edges) - 1
+
+    def edge(self, n: int) -> Edge:
+        edge = self._edges[n]
+        if edge is None:
+            edge = self._edges[n] = self._from_columns(n)
+        return edge
+
+    def kind_code(self, n: int) -> int:
+        """The edge's kind as an index of KIND_CODES."""
+        return _KIND_INDEX[self.edge(n).kind]
+
+    def storer_of(self, n: int) -> int | None:
+        return self.edge(n).storer
+
+    def codes(self, numbers: list[int]) -> tuple[list[int], list[bool]]:
+        """Kind codes and condition flags of the edges numbered."""
+        if self._columns is not None:
+            kind, cond = self._columns["kind"], self._columns["cond_text"]
+            return [kind[n] for n in numbers], [cond[n] >= 0 for n in numbers]
+        edges, index = self._edges, _KIND_INDEX
+        return ([index[edges[n].kind] for n in numbers],
+                [edges[n].condition is not None for n in numbers])
+
+    def storers(self, numbers: array) -> list[int]:
+        """The storer address of each edge numbered (NO_STORER where none)."""
+        if self._columns is not None:
+            column = self._columns["storer"]
+            return [column[n] for n in numbers]
+        edges = self._edges
+        return [NO_STORER if (by := edges[n].storer) is None else by for n in numbers]
+
+    def _from_columns(self, n: int) -> Edge:
+        c, st = self._columns, self.strings.items
+
+        def s(i: int) -> str | None:
+            return None if i < 0 else st[i]
+
+        by = c["storer"][n]
+        return Edge(KIND_CODES[c["kind"][n]], c["site"][n], st[c["resolver"][n]],
+                    s(c["text"][n]) or "", s(c["via"][n]), s(c["cond_text"][n]),
+                    None if by == NO_STORER else by)
+
+    def blobs(self) -> dict[str, bytes]:
+        if self._columns is None:
+            s, edges = self.strings.number, self._edges
+            self._columns = {
+                "kind": array("b", [_KIND_INDEX[e.kind] for e in edges]),
+                "site": array("Q", [e.site for e in edges]),
+                "resolver": array("i", [s(e.resolver) for e in edges]),
+                "text": array("i", [s(e.text) if e.text else -1 for e in edges]),
+                "via": array("i", [s(e.via) for e in edges]),
+                "cond_text": array("i", [s(e.condition) for e in edges]),
+                "storer": array("Q", [NO_STORER if e.storer is None else e.storer
+                                      for e in edges])}
+        return {name: self._columns[name].tobytes() for name in self.ARRAYS}
+
+    @classmethod
+    def from_blobs(cls, strings: Strings, blobs: dict[str, bytes]) -> EdgeTable:
+        return cls(strings, _arrays(cls.ARRAYS, blobs))
+
+
+def _arrays(codes: dict[str, str], blobs: dict[str, bytes]) -> dict[str, array]:
+    out = {}
+    for name, code in codes.items():
+        arr = array(code)
+        arr.frombytes(blobs[name])
+        out[name] = arr
+    return out
 
 
 class GraphTable:
-    """The arrays behind an EntryGraph (see there); `blobs`/`from_blobs` for the cache."""
+    """The arrays behind an EntryGraph (see there): nodes in address order, edges per caller
+    (CSR: `offsets`, `dst`, and `eid` into the shared EdgeTable; each edge's kind and
+    condition flag copied beside it for traversals); `blobs`/`from_blobs` for the cache."""
 
     ARRAYS: ClassVar[dict[str, str]] = {
-        "addresses": "Q", "name": "l", "section": "l", "mode": "b", "flags": "b",
-        "extra_off": "l", "extra": "l", "offsets": "l", "dst": "l", "kind": "b", "site": "Q",
-        "resolver": "l", "text": "l", "via": "l", "cond": "b", "cond_text": "l", "storer": "l"}
+        "addresses": "Q", "name": "i", "section": "i", "mode": "b", "flags": "b",
+        "extra_off": "i", "extra": "i", "offsets": "i", "dst": "i", "eid": "i", "kind": "b",
+        "cond": "b"}
     RETURNS: ClassVar[int] = 1
     INIT: ClassVar[int] = 2
     COMPRESSED: ClassVar[int] = 4
 
-    def __init__(self, strings: list[str], arrays: dict[str, array]):
-        self.strings = strings
+    def __init__(self, edges: EdgeTable, arrays: dict[str, array]):
+        self.edges = edges
+        self.strings = edges.strings.items
         for name, arr in arrays.items():
             setattr(self, name, arr)
         self.index = {a: i for i, a in enumerate(self.addresses)}
         self._nodes: dict[int, Node] = {}
+        self._storers: array | None = None
 
     @classmethod
-    def from_dicts(cls, nodes: dict[int, Node], succ: dict[int, dict[int, Edge]]) -> GraphTable:
-        strings: dict[str | None, int] = {None: -1}
+    def from_dicts(cls, nodes: dict[int, Node], succ: dict[int, dict[int, Edge]],
+                   edges: EdgeTable | None = None) -> GraphTable:
+        """A table from Edge objects (each added to `edges`, a table of its own by
+        default)."""
+        edges = edges if edges is not None else EdgeTable()
+        numbered = {a: {b: edges.add_edge(e) for b, e in out.items() if b in nodes}
+                    for a, out in succ.items() if a in nodes}
+        return cls.from_walk(nodes, numbered, edges)
 
-        def s(text: str | None) -> int:
-            i = strings.get(text)
-            if i is None:
-                i = strings[text] = len(strings) - 1
-            return i
-
+    @classmethod
+    def from_walk(cls, nodes: dict[int, Node], succ: dict[int, dict[int, int]],
+                  edges: EdgeTable) -> GraphTable:
+        """A table from numbered edges (caller -> callee -> number in `edges`)."""
+        s = edges.strings.number
         order = sorted(nodes)
         index = {a: i for i, a in enumerate(order)}
         cols: dict[str, list[int]] = {name: [] for name in cls.ARRAYS}
         name, section, mode, flags = cols["name"], cols["section"], cols["mode"], cols["flags"]
         extra, extra_off, offsets = cols["extra"], cols["extra_off"], cols["offsets"]
-        dst, kind, site, resolver = cols["dst"], cols["kind"], cols["site"], cols["resolver"]
-        text, via, cond, cond_text = cols["text"], cols["via"], cols["cond"], cols["cond_text"]
-        storer = cols["storer"]
+        dst, eid = cols["dst"], cols["eid"]
         extra_off.append(0)
         offsets.append(0)
-        kinds = _KIND_INDEX
         for a in order:
             n = nodes[a]
             name.append(s(n.name))
@@ -350,30 +477,22 @@ class GraphTable:
             mode.append(n.mode)
             flags.append(cls.RETURNS * n.returns | cls.INIT * n.init
                          | cls.COMPRESSED * (n.image == "compressed"))
-            extra.append(len(n.refs))
-            extra.extend(s(r) for r in n.refs)
-            extra.extend(s(p) for p in n.privileged)
+            if n.refs or n.privileged:
+                extra.append(len(n.refs))
+                extra.extend(s(r) for r in n.refs)
+                extra.extend(s(p) for p in n.privileged)
             extra_off.append(len(extra))
             out = succ.get(a)
             if out:
                 for b in sorted(out):
                     j = index.get(b)
-                    if j is None:
-                        continue
-                    e = out[b]
-                    dst.append(j)
-                    kind.append(kinds[e.kind])
-                    site.append(e.site)
-                    resolver.append(s(e.resolver))
-                    text.append(s(e.text) if e.text else -1)
-                    via.append(s(e.via))
-                    cond.append(e.condition is not None)
-                    cond_text.append(s(e.condition))
-                    storer.append(-1 if e.storer is None else index.get(e.storer, -1))
+                    if j is not None:
+                        dst.append(j)
+                        eid.append(out[b])
             offsets.append(len(dst))
         cols["addresses"] = order
-        arrays = {k: array(code, cols[k]) for k, code in cls.ARRAYS.items()}
-        return cls([t for t in strings if t is not None], arrays)
+        cols["kind"], cols["cond"] = edges.codes(eid)
+        return cls(edges, {k: array(code, cols[k]) for k, code in cls.ARRAYS.items()})
 
     def node(self, i: int) -> Node:
         node = self._nodes.get(i)
@@ -390,27 +509,24 @@ class GraphTable:
         return node
 
     def edge(self, j: int) -> Edge:
-        st = self.strings
+        edge = self.edges.edge(self.eid[j])
+        if edge.storer is not None and edge.storer not in self.index:
+            edge = edge._replace(storer=None)  # a storer this entry does not reach
+        return edge
 
-        def s(i: int) -> str | None:
-            return None if i < 0 else st[i]
+    def storers(self) -> array:
+        """Per edge, the node index of its storer, or -1 (made on first use)."""
+        if self._storers is None:
+            index = self.index
+            self._storers = array("i", [index.get(by, -1) for by in self.edges.storers(self.eid)])
+        return self._storers
 
-        by = self.storer[j]
-        return Edge(KIND_CODES[self.kind[j]], self.site[j], st[self.resolver[j]],
-                    s(self.text[j]) or "", s(self.via[j]), s(self.cond_text[j]),
-                    None if by < 0 else self.addresses[by])
-
-    def blobs(self) -> tuple[list[str], dict[str, bytes]]:
-        return self.strings, {name: getattr(self, name).tobytes() for name in self.ARRAYS}
+    def blobs(self) -> dict[str, bytes]:
+        return {name: getattr(self, name).tobytes() for name in self.ARRAYS}
 
     @classmethod
-    def from_blobs(cls, strings: list[str], blobs: dict[str, bytes]) -> GraphTable:
-        arrays = {}
-        for name, code in cls.ARRAYS.items():
-            arr = array(code)
-            arr.frombytes(blobs[name])
-            arrays[name] = arr
-        return cls(strings, arrays)
+    def from_blobs(cls, edges: EdgeTable, blobs: dict[str, bytes]) -> GraphTable:
+        return cls(edges, _arrays(cls.ARRAYS, blobs))
 
 
 class _NodeView(Mapping):

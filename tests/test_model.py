@@ -8,10 +8,12 @@ from entrycheck.model import (
     KIND_CODES,
     Edge,
     EdgeKind,
+    EdgeTable,
     EntryGraph,
     Function,
     GraphTable,
     Node,
+    Strings,
     Unresolved,
 )
 
@@ -81,10 +83,28 @@ def test_edges_listed():
 
 def test_blobs_round_trip():
     g = sample_graph()
-    strings, blobs = g.table.blobs()
-    back = EntryGraph("native", ROOT, GraphTable.from_blobs(strings, blobs))
+    edge_blobs, blobs = g.table.edges.blobs(), g.table.blobs()
+    edges = EdgeTable.from_blobs(Strings(g.table.edges.strings.items), edge_blobs)
+    back = EntryGraph("native", ROOT, GraphTable.from_blobs(edges, blobs))
     assert {a: back.nodes[a] for a in back.nodes} == {a: g.nodes[a] for a in g.nodes}
     assert list(back.edges()) == list(g.edges())
+    assert list(back.storers()) == list(g.storers())
+
+
+def test_entries_share_one_edge_table():
+    """Two graphs built on one EdgeTable number their edges in it; each graph's arrays
+    point only at its own edges."""
+    edges = EdgeTable()
+    a = Node(ROOT, "a", ".text", 64)
+    b = Node(MID, "b", ".text", 64)
+    first = EntryGraph.build("one", ROOT, {ROOT: a, MID: b},
+                             {ROOT: {MID: Edge(EdgeKind.CALL, ROOT + 1, "direct")}}, edges)
+    second = EntryGraph.build("two", ROOT, {ROOT: a, MID: b},
+                              {ROOT: {MID: Edge(EdgeKind.JUMP, ROOT + 2, "direct")}}, edges)
+    assert len(edges) == 2
+    assert first.succ[ROOT][MID].kind == EdgeKind.CALL
+    assert second.succ[ROOT][MID].kind == EdgeKind.JUMP
+    assert first.table.edges is second.table.edges
 
 
 def test_edge_and_unresolved_json():

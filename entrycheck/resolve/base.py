@@ -81,6 +81,11 @@ class ImageContext:
         self._slot_names: dict[int, str] = {}
         self._facts: dict[str, tuple[tuple[Known, ...], dict[str, tuple[Known, ...]]]] = {}
         self.preserving = self.addresses("argument_preserving")
+        self._memos: dict[str, dict] = {}
+
+    def memo(self, name: str) -> dict:
+        """A cache of this image's, for a helper's results (kept as long as the image)."""
+        return self._memos.setdefault(name, {})
 
     def _section_kind(self, address: int) -> int:
         """1 for code, 2 for other allocated data, 0 outside the image (the hot lookups
@@ -249,6 +254,11 @@ class Resolver:
 
     def links(self, func: Function, facts: FunctionFacts) -> Iterable[Link]:
         return ()
+
+    def walks(self, facts: FunctionFacts) -> bool:
+        """Does `walk` have anything to do for a function decoded as `facts`? (asked once
+        per decoded function, so entries skip the others)"""
+        return True
 
     def walk(self, walk: Walk, func: Function, facts: FunctionFacts) -> Iterable[int]:
         return ()

@@ -9,7 +9,6 @@ x86_init.resources.dmi_setup on SEV-SNP guests only."""
 from __future__ import annotations
 
 from collections import deque
-from functools import lru_cache
 
 from entrycheck.decode.cfg import Facts, always_through, must_execute
 from entrycheck.model import EDGE_STYLES, EdgeKind, Function, FunctionFacts, How
@@ -28,15 +27,33 @@ class Ops(Resolver):
         super().__init__(ctx)
         self.noreturn = ctx.addresses("noreturn")
         self.dead_ends = ctx.addresses("error_exits")
-        self.must = lru_cache(maxsize=4096)(self._must)
+        self._musts: dict[tuple[int, int, int, str], frozenset[int]] = {}
         self._sites: dict[int, tuple[FunctionFacts, list]] = {}
 
-    def _must(self, func: Function, mode: int, start: int, entry: str) -> frozenset[int]:
-        return must_execute(self.ctx.image.read, func, mode, start, self.noreturn,
-                            self.dead_ends, self._facts(func, entry))
+    def must(self, func: Function, mode: int, start: int, entry: str) -> frozenset[int]:
+        """The instructions of `func`, entered at `start`, that run whenever it runs."""
+        key = (func.start, mode, start, entry)
+        found = self._musts.get(key)
+        if found is None:
+            found = self._musts[key] = must_execute(
+                self.ctx.image.read, func, mode, start, self.noreturn, self.dead_ends,
+                self._facts(func, entry))
+        return found
 
     def _facts(self, func: Function, entry: str) -> Facts:
         return self.ctx.boot_facts(entry, func)
+
+    def walks(self, facts: FunctionFacts) -> bool:
+        return bool(facts.stores or self._read_sites(facts))
+
+    def _read_sites(self, facts: FunctionFacts) -> list:
+        """The function's calls and jumps through a slot (kept per decode)."""
+        key = id(facts)
+        found = self._sites.get(key)
+        if found is None or found[0] is not facts:
+            found = self._sites[key] = (facts, [s for s in facts.sites if s.slot is not None
+                                                and s.how in (How.SLOT, How.REGISTER)])
+        return found[1]
 
     def walk(self, walk, func: Function, facts: FunctionFacts) -> list[int]:
         stores = walk.scratch(self.name).setdefault("stores", [])
@@ -44,12 +61,7 @@ class Ops(Resolver):
             stores.append((store.slot, store.value, func.start, store.address))
             walk.store(store.slot, store.value, func.start)
         claimed = []
-        key = id(facts)
-        found = self._sites.get(key)
-        if found is None or found[0] is not facts:
-            found = self._sites[key] = (facts, [s for s in facts.sites if s.slot is not None
-                                                and s.how in (How.SLOT, How.REGISTER)])
-        for site in found[1]:
+        for site in self._read_sites(facts):
             walk.watch(site.slot, self._stored(walk, func.start, site))
             if walk.stores.get(site.slot):
                 claimed.append(site.address)
@@ -85,12 +97,12 @@ class Ops(Resolver):
             values = decisive.get(slot)
             edge = walk.succ.get(caller, {}).get(callee)
             if values and callee not in values and edge is not None \
-                    and edge.kind != EdgeKind.OPS:
+                    and walk.kind(edge) != EdgeKind.OPS:
                 del walk.succ[caller][callee]
         for slot, values in decisive.items():  # a static call's trampoline: its default
             out = walk.succ.get(slot, {}) if slot in walk.nodes else {}
             for callee in [c for c, e in out.items()
-                           if c not in values and e.kind in (EdgeKind.JUMP, EdgeKind.CALL)]:
+                           if c not in values and walk.kind(e) in (EdgeKind.JUMP, EdgeKind.CALL)]:
                 del out[callee]
 
     def _always_stores(self, walk, by: int, values: dict[int, set[int]]) -> bool:
@@ -129,7 +141,8 @@ class Ops(Resolver):
         while queue:
             addr = queue.popleft()
             must = self._always(walk, addr)
-            for callee, edge in walk.succ.get(addr, {}).items():
+            for callee, number in walk.succ.get(addr, {}).items():
+                edge = walk.edge(number)
                 if callee not in spine and edge.kind in _CONTROL and edge.site in must \
                         and not edge.condition:
                     spine.add(callee)

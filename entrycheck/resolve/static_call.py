@@ -34,6 +34,9 @@ class StaticCalls(Resolver):
             found = self._sites[key] = (facts, sites)
         return found[1]
 
+    def walks(self, facts: FunctionFacts) -> bool:
+        return bool(self._relevant(facts))
+
     def walk(self, walk, func: Function, facts: FunctionFacts) -> list[int]:
         for site in self._relevant(facts):
             if site.target in self.trampolines:

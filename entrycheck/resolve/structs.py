@@ -3,8 +3,6 @@ them, else pointer-sized words that point into the image."""
 
 from __future__ import annotations
 
-from functools import cache
-
 from entrycheck.resolve.base import ImageContext
 
 MAX_OBJECT = 1 << 16  # bytes of one object looked at (an LSM's hook list is ~10 KiB)
@@ -19,11 +17,18 @@ def code_pointers(ctx: ImageContext, address: int) -> list[tuple[int, int]]:
 def pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:
     """(slot, value) of every image address (code or data) stored in the data object
     holding `address`."""
-    return _pointers(ctx, address)
+    bounds = _object(ctx, address)
+    return () if bounds is None else _in_object(ctx, *bounds)
 
 
-@cache
 def _object(ctx: ImageContext, address: int) -> tuple[int, int] | None:
+    memo = ctx.memo("objects")
+    if address not in memo:
+        memo[address] = _find_object(ctx, address)
+    return memo[address]
+
+
+def _find_object(ctx: ImageContext, address: int) -> tuple[int, int] | None:
     sym = ctx.image.symbol_covering(address)
     if sym is None or not sym.size or sym.size > MAX_OBJECT:
         return None
@@ -33,8 +38,15 @@ def _object(ctx: ImageContext, address: int) -> tuple[int, int] | None:
     return sym.value, sym.value + sym.size
 
 
-@cache
 def _in_object(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, int], ...]:
+    memo = ctx.memo("pointers")
+    found = memo.get((start, end))
+    if found is None:
+        found = memo[start, end] = _read_pointers(ctx, start, end)
+    return found
+
+
+def _read_pointers(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, int], ...]:
     image = ctx.image
     section = image.section_at(start)
     step = image.bits // 8
@@ -58,10 +70,16 @@ def reachable_code(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[i
     """(slot, function) held by the object at `address` or, up to `depth` levels, by the
     objects it points to."""
     bounds = _object(ctx, address)
-    return () if bounds is None else _reachable(ctx, bounds[0], depth)
+    if bounds is None:
+        return ()
+    memo = ctx.memo("reachable")
+    key = (bounds[0], depth)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _reachable(ctx, bounds[0], depth)
+    return found
 
 
-@cache
 def _reachable(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, int], ...]:
     out, seen, level = [], set(), [address]
     for _ in range(depth):
@@ -76,8 +94,3 @@ def _reachable(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, 
                     nxt.append(value)
         level = nxt
     return tuple(out)
-
-
-def _pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:
-    bounds = _object(ctx, address)
-    return () if bounds is None else _in_object(ctx, *bounds)

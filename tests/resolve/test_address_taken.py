@@ -21,7 +21,8 @@ def test_weak_edge_gives_way(built, graphs):
     func = built.func("xen_start_kernel")
     plan = built.builder.plan(func, 64, func.start)
     weak = [s for s in plan.steps if s.callee.name == "xen_early_hook"]
-    assert [(s.edge.resolver, s.weak) for s in weak] == [("address-taken", True)]
+    edges = built.builder.edges
+    assert [(edges.edge(s.eid).resolver, s.weak) for s in weak] == [("address-taken", True)]
     edge = built.edge(graphs["xen-pv"], "xen_start_kernel", "xen_early_hook")
     assert (edge.kind, edge.resolver) == (EdgeKind.OPS, "static-calls")
     # xen_start_kernel's, and idt_setup_early_handler's lea of the handlers (the IDT edge wins)
