@@ -148,7 +148,8 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
             return result
     with _no_gc():
         result = _build(image, path, knowledge, user_entries, header, complete, progress)
-    cache.store_entry("analyses", key, *_to_data(result), cache_dir)
+    if cache.enabled():
+        cache.store_entry("analyses", key, *_to_data(result), cache_dir)
     return result
 
 

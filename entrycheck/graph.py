@@ -72,6 +72,10 @@ class GraphBuilder:
         self.decoder = FunctionDecoder(view, image.bits, **options)
         self.stateful = [r for r in self.resolvers if type(r).walk is not Resolver.walk
                          or type(r).finish is not Resolver.finish]
+        self.linking = [r for r in self.resolvers if type(r).links is not Resolver.links]
+        self.starting = [r for r in self.resolvers if type(r).starts is not Resolver.starts]
+        self.patching = [r for r in self.resolvers
+                         if type(r).conditional_starts is not Resolver.conditional_starts]
         self.weak = frozenset(r.name for r in self.resolvers if r.weak)
         self.edges = EdgeTable()  # every entry's edges, numbered once
         self.noreturn = self.ctx.addresses("noreturn")
@@ -89,6 +93,15 @@ class GraphBuilder:
         self._fact_functions = frozenset(f.function for f in knowledge.boot_facts
                                          if f.function)
         self._decided: dict[tuple[int, int, int, str], Decided | None] = {}
+        self._holders: dict[int, Function | None] = {}  # code address -> its function
+
+    def _function_at(self, address: int) -> Function | None:
+        """The function holding a code address (remembered: calls share their targets)."""
+        holders = self._holders
+        if address in holders:
+            return holders[address]
+        func = holders[address] = self.functions.at(address)
+        return func
 
     def plan(self, func: Function, mode: int, at: int) -> Plan:
         """What a decoded function links to whatever the entry, and its unresolved sites."""
@@ -100,11 +113,11 @@ class GraphBuilder:
         steps: list[Step] = []
         marks: list[tuple[str, Link]] = []
         linked: set[int] = set()
-        at_target = self.functions.at
+        at_target = self._function_at
         exceptions = self.exception_entries
         add = self.edges.add
         counted: dict[str, set[int]] = {}
-        for r in self.resolvers:
+        for r in self.linking:
             weak = r.weak
             for link in r.links(func, facts):
                 if link.target is None:
@@ -148,8 +161,8 @@ class GraphBuilder:
         if facts is None:
             starts = self._starts.get(func.start)
             if starts is None:
-                starts = (tuple(s for r in self.resolvers for s in r.starts(func)),
-                          tuple(s for r in self.resolvers for s in r.conditional_starts(func)))
+                starts = (tuple(s for r in self.starting for s in r.starts(func)),
+                          tuple(s for r in self.patching for s in r.conditional_starts(func)))
                 self._starts[func.start] = starts
             facts = self.decoder.decode(func, mode, (at, *starts[0]), starts[1])
             self._facts[key] = facts

@@ -339,6 +339,10 @@ class EdgeTable:
         self.strings = strings or Strings()
         self._edges: list[Edge | None] = [] if arrays is None else [None] * len(arrays["site"])
         self._columns = arrays
+        # what traversals read of every edge, kept beside the objects
+        self._kinds = array("b") if arrays is None else arrays["kind"]
+        self._conds = array("b") if arrays is None else \
+            array("b", [c >= 0 for c in arrays["cond_text"]])
 
     def __len__(self) -> int:
         return len(self._edges)
@@ -350,10 +354,12 @@ class EdgeTable:
         return self.add_edge(Edge(kind, site, resolver, text, via, condition, storer))
 
     def add_edge(self, edge: Edge) -> int:
-        if self._columns is not None:
+        if self._columns is not None:  # loaded: back to objects, to add to them
             self._edges = [self.edge(n) for n in range(len(self._edges))]
             self._columns = None
         self._edges.append(edge)
+        self._kinds.append(_KIND_INDEX[edge.kind])
+        self._conds.append(edge.condition is not None)
         return len(self._edges) - 1
 
     def edge(self, n: int) -> Edge:
@@ -364,19 +370,15 @@ class EdgeTable:
 
     def kind_code(self, n: int) -> int:
         """The edge's kind as an index of KIND_CODES."""
-        return _KIND_INDEX[self.edge(n).kind]
+        return self._kinds[n]
 
     def storer_of(self, n: int) -> int | None:
         return self.edge(n).storer
 
-    def codes(self, numbers: list[int]) -> tuple[list[int], list[bool]]:
+    def codes(self, numbers: list[int]) -> tuple[list[int], list[int]]:
         """Kind codes and condition flags of the edges numbered."""
-        if self._columns is not None:
-            kind, cond = self._columns["kind"], self._columns["cond_text"]
-            return [kind[n] for n in numbers], [cond[n] >= 0 for n in numbers]
-        edges, index = self._edges, _KIND_INDEX
-        return ([index[edges[n].kind] for n in numbers],
-                [edges[n].condition is not None for n in numbers])
+        kinds, conds = self._kinds, self._conds
+        return [kinds[n] for n in numbers], [conds[n] for n in numbers]
 
     def storers(self, numbers: array) -> list[int]:
         """The storer address of each edge numbered (NO_STORER where none)."""
@@ -401,7 +403,7 @@ class EdgeTable:
         if self._columns is None:
             s, edges = self.strings.number, self._edges
             self._columns = {
-                "kind": array("b", [_KIND_INDEX[e.kind] for e in edges]),
+                "kind": self._kinds,
                 "site": array("Q", [e.site for e in edges]),
                 "resolver": array("i", [s(e.resolver) for e in edges]),
                 "text": array("i", [s(e.text) if e.text else -1 for e in edges]),
@@ -460,7 +462,8 @@ class GraphTable:
     @classmethod
     def from_walk(cls, nodes: dict[int, Node], succ: dict[int, dict[int, int]],
                   edges: EdgeTable) -> GraphTable:
-        """A table from numbered edges (caller -> callee -> number in `edges`)."""
+        """A table from numbered edges (caller -> callee -> number in `edges`; every
+        callee of a node is a node)."""
         s = edges.strings.number
         order = sorted(nodes)
         index = {a: i for i, a in enumerate(order)}
@@ -484,11 +487,9 @@ class GraphTable:
             extra_off.append(len(extra))
             out = succ.get(a)
             if out:
-                for b in sorted(out):
-                    j = index.get(b)
-                    if j is not None:
-                        dst.append(j)
-                        eid.append(out[b])
+                callees = sorted(out)
+                dst.extend(map(index.__getitem__, callees))
+                eid.extend(map(out.__getitem__, callees))
             offsets.append(len(dst))
         cols["addresses"] = order
         cols["kind"], cols["cond"] = edges.codes(eid)

@@ -153,6 +153,7 @@ class _Run:
         instruction as it can (its code, through one table, gives flow and category)."""
         d, func, facts, seen = self.d, self.func, self.facts, self.seen
         kinds, full = d._kinds, d._full
+        data_refs = facts.data_refs
         decoder = self._decoder(mode)
         decoder.position = start - func.start
         decoder.ip = start
@@ -163,61 +164,74 @@ class _Run:
         suffix = len(facts.sites)  # sites since the last conditional branch
         quiet = not d.base_registers  # no register holds a base whatever the code does
         ip = start
-        count = 0
+        before = len(seen)
         try:
             for ins in decoder:
                 if ip in seen:
                     return
                 seen.add(ip)
-                count += 1
                 nxt = ip + ins.len
                 code = ins.code
                 kind = kinds[code]
                 if kind < 0:
                     kind = kinds[code] = d.kind_of(ins)
-                flow, bits = kind >> 8, kind & 0xFF
-                if flow == dec.NEXT:
+                if kind < _FLOW:  # flow NEXT: `kind` is the category bits
                     last = None
                     ip = nxt
-                    if bits == dec.PLAIN:
-                        if regs and ins.op_count and ins.op0_kind == OpKind.REGISTER:
+                    if not kind:  # PLAIN
+                        if regs and ins.op_count and ins.op0_kind == _REGISTER:
                             regs.pop(full[ins.op0_register], None)
                         continue
-                    if not regs and quiet and not bits & _LOUD and ins.memory_displ_size < 2 \
-                            and not (bits & dec.STACK and stack and stack[-1][0] is not None):
-                        # nothing known, no constant coming in or out, no address named
-                        if bits & dec.STACK:
-                            if ins.mnemonic == _PUSH:
-                                stack.append((None, None))
-                            elif stack:
-                                stack.pop()
-                        continue
-                    if bits == dec.MEMORY:  # an operand that may name data, nothing tracked
+                    if not regs and quiet and not kind & _LOUD:
+                        # nothing known, no constant coming in: at most a data reference
+                        if ins.memory_displ_size < 2:  # no address named either
+                            if not kind & _STACK:
+                                continue
+                            if not stack or stack[-1][0] is None:
+                                if ins.mnemonic == _PUSH:
+                                    stack.append(_UNKNOWN)
+                                elif stack:
+                                    stack.pop()
+                                continue
+                        elif not kind & _MOVES:
+                            base = ins.memory_base
+                            if base in (_RIP, _EIP):
+                                data_refs.append(ins.ip_rel_memory_address & MASK64)
+                                continue
+                            slot, array = self._memory(ins, mode, regs)
+                            if slot is not None:
+                                data_refs.append(slot)
+                            elif array is not None:
+                                data_refs.append(array)
+                                facts.data_addrs.append(array)
+                            continue
+                    if kind == _MEMORY:  # an operand that may name data, nothing tracked
                         slot, array = self._memory(ins, mode, regs)
                         if slot is not None:
-                            facts.data_refs.append(slot)
+                            data_refs.append(slot)
                         elif array is not None:
-                            facts.data_refs.append(array)
+                            data_refs.append(array)
                             facts.data_addrs.append(array)
-                        if regs and ins.op0_kind == OpKind.REGISTER and not (
-                                ins.mnemonic in _SELF_TESTS and ins.op1_kind == OpKind.REGISTER
+                        if regs and ins.op0_kind == _REGISTER and not (
+                                ins.mnemonic in _SELF_TESTS and ins.op1_kind == _REGISTER
                                 and ins.op1_register == ins.op0_register):
                             regs.pop(full[ins.op0_register], None)  # `and %eax,%eax`: flags
-                    elif bits & dec.FAR:  # far jmp through memory
+                    elif kind & _FAR:  # far jmp through memory
                         self._far(ins, mode, stack, work)
                         return
                     else:
-                        self._effects(ins, bits, mode, regs, stack)
+                        self._effects(ins, kind, mode, regs, stack)
                     continue
+                flow, bits = kind >> 8, kind & 0xFF
                 ip = nxt
                 if flow in _DIRECT_FLOWS:
-                    if bits & dec.FAR:  # ljmp $sel, $addr
+                    if bits & _FAR:  # ljmp $sel, $addr
                         self._far(ins, mode, stack, work)
                         return
                     target = ins.near_branch_target
                     if mode == 32:  # .code32 of a 64-bit kernel: keep the upper bits
                         target = ((nxt - ins.len) & ~0xFFFFFFFF) | (target & 0xFFFFFFFF)
-                    if flow == dec.CALL:
+                    if flow == _CALL:
                         if target == nxt:  # `call 1f; 1: pop %reg`: the code's own address
                             stack.append((nxt, None))
                             continue
@@ -229,10 +243,10 @@ class _Run:
                         last = target
                         continue
                     last = None
-                    if flow == dec.CONDITIONAL_BRANCH:
+                    if flow == _CONDITIONAL:
                         suffix = len(facts.sites) + (not func.start <= target < end)
                     if func.start <= target < end:
-                        if flow == dec.UNCONDITIONAL_BRANCH:
+                        if flow == _UNCONDITIONAL:
                             if target not in seen:
                                 work.append((target, mode))
                             return
@@ -243,12 +257,12 @@ class _Run:
                         self._aux(target, aux_end, mode, work)
                     else:
                         self._jump_out(ins, target, mode, regs)
-                    if flow == dec.UNCONDITIONAL_BRANCH:
+                    if flow == _UNCONDITIONAL:
                         return
                     continue
                 if flow == dec.INDIRECT_CALL or flow == dec.INDIRECT_BRANCH:
                     last = None
-                    if bits & dec.FAR:
+                    if bits & _FAR:
                         self._far(ins, mode, stack, work)
                         return
                     call = flow == dec.INDIRECT_CALL
@@ -258,7 +272,7 @@ class _Run:
                         regs.clear()
                     continue
                 if flow == dec.RETURN:
-                    if bits & dec.FAR:
+                    if bits & _FAR:
                         self._far(ins, mode, stack, work)
                     else:
                         facts.returns = True
@@ -278,7 +292,7 @@ class _Run:
                     return  # ud2 of BUG(), an invalid opcode: no way on (WARN's ud1 returns)
                 continue
         finally:
-            facts.instructions += count
+            facts.instructions += len(seen) - before
         # ran off the end of the data: into the next symbol, if one starts right there
         self._off_end(decoder, mode, last)
 
@@ -609,7 +623,14 @@ def _mnemonic(name: str) -> int:
 
 _RSP, _RIP, _EIP, _NONE, _GS = Register.RSP, Register.RIP, Register.EIP, Register.NONE, \
     Register.GS
+_REGISTER = OpKind.REGISTER
 _LOUD = dec.IMMEDIATE | dec.PRIVILEGED | dec.FAR  # worth a look even with nothing known
+_MOVES = dec.TRACKED | dec.PRIVILEGED  # may load a register or must be recorded
+_MEMORY, _STACK, _FAR = dec.MEMORY, dec.STACK, dec.FAR
+_FLOW = 1 << 8  # kinds at or above this are not flow NEXT (`FunctionDecoder.kind_of`)
+_CALL, _CONDITIONAL, _UNCONDITIONAL = dec.CALL, dec.CONDITIONAL_BRANCH, \
+    dec.UNCONDITIONAL_BRANCH
+_UNKNOWN = (None, None)  # a stack slot or register of unknown value
 _SELF_TESTS = frozenset({_mnemonic("AND"), _mnemonic("OR")})
 _DIRECT_FLOWS = frozenset({dec.CALL, dec.UNCONDITIONAL_BRANCH, dec.CONDITIONAL_BRANCH})
 _PUSH, _POP, _MOV, _LEA, _ADD, _SUB = (_mnemonic(n) for n in

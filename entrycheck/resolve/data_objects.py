@@ -22,8 +22,11 @@ class DataObjects(Resolver):
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
         ctx, out, seen = self.ctx, [], set()
         for address in dict.fromkeys(facts.data_addrs):
+            held = reachable_code(ctx, address, DEPTH)
+            if not held:
+                continue
             via = f"&{ctx.slot_name(address)}"
-            for slot, value in reachable_code(ctx, address, DEPTH):
+            for slot, value in held:
                 if value not in seen and not func.start <= value < func.end:
                     seen.add(value)
                     out.append(Link(func.start, value, EdgeKind.REGISTRATION, facts.mode,

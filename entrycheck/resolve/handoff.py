@@ -23,6 +23,8 @@ class Handoff(Resolver):
             if compressed else set()
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
+        if not self.inside and not self.after:  # a vmlinux: nothing hands off
+            return []
         if func.start not in self.inside and not any(
                 s.how == How.DIRECT and s.call and s.target in self.after for s in facts.sites):
             return []

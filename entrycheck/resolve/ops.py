@@ -27,17 +27,20 @@ class Ops(Resolver):
         super().__init__(ctx)
         self.noreturn = ctx.addresses("noreturn")
         self.dead_ends = ctx.addresses("error_exits")
-        self._musts: dict[tuple[int, int, int, str], frozenset[int]] = {}
+        self._musts: dict[tuple[int, int, int, str | None], frozenset[int]] = {}
         self._sites: dict[int, tuple[FunctionFacts, list]] = {}
 
-    def must(self, func: Function, mode: int, start: int, entry: str) -> frozenset[int]:
-        """The instructions of `func`, entered at `start`, that run whenever it runs."""
+    def must(self, func: Function, mode: int, start: int, entry: str | None) -> frozenset[int]:
+        """The instructions of `func`, entered at `start`, that run whenever it runs, as
+        `entry`'s boot facts decide its branches (None: a function no fact concerns, the
+        same for every entry)."""
         key = (func.start, mode, start, entry)
         found = self._musts.get(key)
         if found is None:
+            facts = self._facts(func, entry) if entry is not None \
+                else Facts(preserving=self.ctx.preserving)
             found = self._musts[key] = must_execute(
-                self.ctx.image.read, func, mode, start, self.noreturn, self.dead_ends,
-                self._facts(func, entry))
+                self.ctx.image.read, func, mode, start, self.noreturn, self.dead_ends, facts)
         return found
 
     def _facts(self, func: Function, entry: str) -> Facts:
@@ -126,11 +129,12 @@ class Ops(Resolver):
         if func is None or node is None:
             return frozenset()
         start = walk.entry.address if addr == walk.root else addr
-        facts = walk.b.plan(func, node.mode, start).facts
-        must = self.must(func, node.mode, start, walk.entry.name)
-        for site, target, mode in facts.switches:
+        plan = walk.b.plan(func, node.mode, start)
+        entry = walk.entry.name if plan.may_decide else None
+        must = self.must(func, node.mode, start, entry)
+        for site, target, mode in plan.facts.switches:
             if site in must:
-                must = must | self.must(func, mode, target, walk.entry.name)
+                must = must | self.must(func, mode, target, entry)
         return must
 
     def _spine(self, walk) -> set[int]:

@@ -19,11 +19,14 @@ class Registrations(Resolver):
         for site in facts.sites:
             if site.how != How.DIRECT or not site.call or not site.args:
                 continue
-            callee = self.ctx.functions.starting_at(site.target)
             for _, value in site.args:
                 if image.is_code(value) or image.section_at(value) is None:
                     continue
+                held = code_pointers(self.ctx, value)
+                if not held:
+                    continue
+                callee = self.ctx.functions.starting_at(site.target)
                 via = f"{callee.name if callee else 'call'}(&{self.ctx.slot_name(value)})"
                 out += [Link(site.address, t, EdgeKind.REGISTRATION, site.mode, site.text, via,
-                             slot=slot) for slot, t in code_pointers(self.ctx, value)]
+                             slot=slot) for slot, t in held]
         return out
