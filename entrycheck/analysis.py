@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gc
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
@@ -33,13 +34,14 @@ class Analysis:
     has_dwarf: bool
     names: NameIndex
     entries: list[Entry]
-    graphs: dict[str, EntryGraph]
+    graphs: Mapping[str, EntryGraph]
     special: list[dict] = field(default_factory=list)  # descriptor tables read, and how
     seconds: dict[str, float] = field(default_factory=dict)
     cached: bool = False
     complete: bool = False  # graphs go past the boot path (start_kernel, error exits)
-    path_rules: PathRules | None = None  # set when images are joined (splice)
+    path_rules: PathRules | None = None  # known already: from the cache, or joined images
     warnings: list[str] = field(default_factory=list)  # what the image says that is off
+    image_kind: str = ""  # `vmlinux` or `compressed` (empty: found from the graphs)
 
     def all_warnings(self) -> list[str]:
         """The image's warnings and its entries' (a note that disagrees with a symbol)."""
@@ -53,6 +55,8 @@ class Analysis:
     @property
     def kind(self) -> str:
         """`compressed` for the decompressor's vmlinux, else `vmlinux`."""
+        if self.image_kind:
+            return self.image_kind
         return next((n.image for g in self.graphs.values() for n in g.nodes.values()),
                     "vmlinux")
 
@@ -194,7 +198,8 @@ def _build(image: Image, path: Path | str, knowledge: Knowledge, user_entries: l
     seconds["total"] = time.perf_counter() - start
     return Analysis(str(path), image.build_id, image.bits, image.has_dwarf, functions.index,
                     entries, graphs, builder.ctx.special.summary(), seconds,
-                    complete=complete, warnings=note_warnings(image, knowledge, entries))
+                    complete=complete, warnings=note_warnings(image, knowledge, entries),
+                    image_kind=kind)
 
 
 HEAD_GAP = 0x10000  # a catalogued head symbol this far past the head block is not in it
@@ -233,11 +238,11 @@ def _cache_key(image: Image, keys: list[str]) -> list[str]:
     return [identity, __version__, str(FORMAT), *sorted(keys)]
 
 
-# -- the cached form: JSON for the small parts, the graphs' arrays as raw blobs ----------
+# -- the cached form: JSON for the small parts, names and the graphs' arrays as blobs ----
 
 
 def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
-    blobs: dict[str, bytes] = {}
+    blobs: dict[str, bytes] = {"names": json.dumps(result.names.to_data()).encode()}
     graphs: dict[str, dict] = {}
     table_names: dict[int, str] = {}  # id(EdgeTable) -> its name in the entry
     strings: dict[str, list[str]] = {}
@@ -249,39 +254,90 @@ def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
             blobs.update({f"edges:{table}/{k}": v for k, v in edges.blobs().items()})
             strings[table] = edges.strings.items
         blobs.update({f"graph:{name}/{k}": v for k, v in g.table.blobs().items()})
-        graphs[name] = {
-            "root": g.root, "edges": table,
+        blobs[f"graph:{name}/lists"] = json.dumps({
             "unresolved": [list(u) for u in g.unresolved],
             "handoffs": [list(u) for u in g.handoffs],
-            "resolved": g.resolved,
             "hooks": [list(h) for h in g.hooks],
             "pruned": [list(p) for p in g.pruned],
-        }
+        }).encode()
+        graphs[name] = {"root": g.root, "edges": table, "resolved": g.resolved}
+    rules = result.rules
     data = {
         "image": result.image, "build_id": result.build_id, "bits": result.bits,
-        "names": result.names.to_data(), "complete": result.complete,
+        "complete": result.complete, "kind": result.kind,
         "seconds": result.seconds, "special": result.special,
         "entries": [asdict(e) for e in result.entries], "graphs": graphs,
         "edge_strings": strings,
+        "rules": {f.name: sorted(getattr(rules, f.name)) for f in fields(PathRules)},
         "warnings": result.warnings,
     }
     return data, blobs
 
 
-def _from_data(data: dict, blobs: dict[str, bytes], image: Image) -> Analysis:
-    tables = {name: EdgeTable.from_blobs(Strings([str(t) for t in strings]),
-                                         {k: blobs[f"edges:{name}/{k}"] for k in EdgeTable.ARRAYS})
-              for name, strings in data["edge_strings"].items()}
-    graphs = {}
-    for name, gd in data["graphs"].items():
-        table = GraphTable.from_blobs(
-            tables[gd["edges"]], {k: blobs[f"graph:{name}/{k}"] for k in GraphTable.ARRAYS})
-        graphs[name] = EntryGraph(
-            name, gd["root"], table, [Unresolved(*u) for u in gd["unresolved"]],
-            dict(gd["resolved"]), [Unresolved(*u) for u in gd["handoffs"]],
-            [Hook(*h) for h in gd["hooks"]], [Pruned(*p) for p in gd["pruned"]])
+class _LazyGraphs(Mapping):
+    """Entry name -> EntryGraph, each made from the cache's blobs when first asked for."""
+
+    def __init__(self, data: dict, blobs: Mapping[str, bytes]):
+        self._data, self._blobs = data, blobs
+        self._tables: dict[str, EdgeTable] = {}
+        self._made: dict[str, EntryGraph] = {}
+
+    def __getitem__(self, name: str) -> EntryGraph:
+        graph = self._made.get(name)
+        if graph is None:
+            gd = self._data["graphs"][name]
+            try:
+                table = GraphTable.from_blobs(
+                    self._edges(gd["edges"]),
+                    {k: self._blobs[f"graph:{name}/{k}"] for k in GraphTable.ARRAYS})
+                lists = json.loads(self._blobs[f"graph:{name}/lists"])
+                graph = self._made[name] = EntryGraph(
+                    name, gd["root"], table, [Unresolved(*u) for u in lists["unresolved"]],
+                    dict(gd["resolved"]), [Unresolved(*u) for u in lists["handoffs"]],
+                    [Hook(*h) for h in lists["hooks"]], [Pruned(*p) for p in lists["pruned"]])
+            except (KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
+                raise cache.DamagedEntry(f"the cached graph of {name} is damaged ({exc}): "
+                                         "remove the cache folder") from None
+        return graph
+
+    def _edges(self, name: str) -> EdgeTable:
+        table = self._tables.get(name)
+        if table is None:
+            strings = Strings([str(t) for t in self._data["edge_strings"][name]])
+            table = self._tables[name] = EdgeTable.from_blobs(
+                strings, {k: self._blobs[f"edges:{name}/{k}"] for k in EdgeTable.ARRAYS})
+        return table
+
+    def __iter__(self):
+        return iter(self._data["graphs"])
+
+    def __len__(self) -> int:
+        return len(self._data["graphs"])
+
+
+def _from_data(data: dict, blobs: Mapping[str, bytes], image: Image) -> Analysis:
+    graphs = _LazyGraphs(data, blobs)
+    for name in graphs:  # every graph's parts are there (else a miss, not an error later)
+        for k in (*GraphTable.ARRAYS, "lists"):
+            if f"graph:{name}/{k}" not in blobs:
+                raise KeyError(name)
     entries = [Entry(**{**e, "found": tuple(e["found"])}) for e in data["entries"]]
+    rules = PathRules(**{k: frozenset(v) for k, v in data["rules"].items()})
+    names = NameIndex.lazy(lambda: _names(blobs), str(image.path))
     return Analysis(data["image"], data["build_id"], data["bits"], image.has_dwarf,
-                    NameIndex.from_data(data["names"], str(image.path)), entries, graphs,
-                    data["special"], data["seconds"], complete=data["complete"],
-                    warnings=[str(w) for w in data.get("warnings", [])])
+                    names, entries, graphs, data["special"], data["seconds"],
+                    complete=data["complete"], path_rules=rules,
+                    warnings=[str(w) for w in data.get("warnings", [])],
+                    image_kind=str(data["kind"]))
+
+
+def _names(blobs: Mapping[str, bytes]) -> dict:
+    """The cached name index's data (a damaged one is an error, not a crash)."""
+    try:
+        data = json.loads(blobs["names"])
+        if isinstance(data, dict) and isinstance(data.get("names"), dict) \
+                and isinstance(data.get("files"), dict):
+            return data
+    except (KeyError, ValueError, RecursionError):
+        pass
+    raise cache.DamagedEntry("the cached name index is damaged: remove the cache folder")

@@ -1,12 +1,15 @@
 """The on-disk cache: analyses and indexes as plain data, never code.
 
-Entries are zlib-compressed JSON, so loading one runs nothing from the file. Each entry is
-named by a digest of its key (the image's build-id, what was asked, and the versions of
-everything that shapes the result: this package's code, the knowledge data, the decoder
-and ELF libraries) and repeats the key inside, so a collision or a file copied under
-another name is a miss. The folder is created 0700; entries owned by someone else, or
-writable by group or others, are ignored, and so is anything that does not parse: a miss
-is recomputed and rewritten. A cache that cannot be written is not an error.
+An entry is a JSON header line (the format, the key, a CRC-32 of the rest, the sizes of its
+parts), then zlib-compressed parts: the data as JSON, and raw byte blobs (arrays of
+numbers) that are inflated only when asked for, so a query reads the one graph it needs.
+Loading one runs nothing from the file. Each entry is named by a digest of its key (the
+image's build-id, what was asked, and the versions of everything that shapes the result:
+this package's code, the knowledge data, the decoder and ELF libraries) and repeats the key
+inside, so a collision or a file copied under another name is a miss. The folder is
+created 0700; entries owned by someone else, or writable by group or others, are ignored,
+and so is anything that does not parse or check: a miss is recomputed and rewritten. A
+cache that cannot be written is not an error.
 """
 
 from __future__ import annotations
@@ -18,14 +21,58 @@ import stat
 import sys
 import tempfile
 import zlib
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-FORMAT = "entrycheck-cache/2"
+from entrycheck.errors import EntrycheckError
+
+FORMAT = "entrycheck-cache/3"
 LIBRARIES = ("iced-x86", "capstone", "pyelftools", "PyYAML")
 MAX_ENTRY_BYTES = 256 << 20  # decompressed size an entry may have (Debian 6.1: 60 MB)
 MAX_FILE_BYTES = 128 << 20   # compressed size
+MAX_HEADER_BYTES = 1 << 20   # the JSON header line
+
+
+class DamagedEntry(EntrycheckError):
+    """A cache entry whose checksum held but whose blob does not inflate (made by hand)."""
+
+
+class Blobs(Mapping):
+    """An entry's blobs by name, each inflated on first use."""
+
+    def __init__(self, path: Path, parts: dict[str, tuple[memoryview, int]]):
+        self._path = path
+        self._parts = parts  # name -> (compressed bytes, inflated size)
+        self._done: dict[str, bytes] = {}
+
+    def __getitem__(self, name: str) -> bytes:
+        done = self._done.get(name)
+        if done is None:
+            stored, size = self._parts[name]
+            done = self._done[name] = _inflate(stored, size, self._path)
+        return done
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._parts
+
+    def __iter__(self):
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+
+def _inflate(stored: memoryview, size: int, path: Path) -> bytes:
+    try:
+        inflater = zlib.decompressobj()
+        out = inflater.decompress(stored, size + 1)
+        if len(out) == size and inflater.eof and not inflater.unconsumed_tail:
+            return out
+    except zlib.error:
+        pass
+    raise DamagedEntry(f"cache entry {path} is damaged: remove it")
 
 
 def default_dir() -> Path:
@@ -96,9 +143,10 @@ def store(kind: str, key: list[str], data: Any, folder: Path | None = None) -> N
 
 
 def load_entry(kind: str, key: list[str],
-               folder: Path | None = None) -> tuple[Any, dict[str, bytes]] | None:
+               folder: Path | None = None) -> tuple[Any, Blobs] | None:
     """(data, blobs) stored under (kind, key), or None: absent, foreign, corrupt or stale.
-    Blobs are raw bytes (arrays of numbers): nothing in them is ever run or unpickled."""
+    Blobs are raw bytes (arrays of numbers), inflated when read: nothing in them is ever
+    run or unpickled."""
     if not enabled():
         return None
     path = _entry_path(folder or default_dir(), kind, key)
@@ -113,31 +161,33 @@ def load_entry(kind: str, key: list[str],
         with os.fdopen(fd, "rb") as f:
             fd = -1
             raw = f.read(MAX_FILE_BYTES + 1)
-        inflater = zlib.decompressobj()
-        body = inflater.decompress(raw, MAX_ENTRY_BYTES)
-        del raw
-        if inflater.unconsumed_tail or not inflater.eof:  # too large, or cut short
-            return None
-        end = body.find(b"\n")
+        end = raw.find(b"\n", 0, MAX_HEADER_BYTES)
         if end < 0:
             return None
-        header = json.loads(body[:end])
+        header = json.loads(raw[:end])
         if not isinstance(header, dict) or header.get("format") != FORMAT \
                 or header.get("key") != key:
             return None
-        rest = memoryview(body)[end + 1 :]
-        blobs, pos = {}, 0
-        for item in header.get("blobs", []):
-            if not isinstance(item, list) or len(item) != 2:
+        rest = memoryview(raw)[end + 1 :]
+        if header.get("crc") != zlib.crc32(rest):
+            return None
+        parts, pos, total = {}, 0, 0
+        for item in [["", header.get("data"), header.get("data_size")],
+                     *header.get("blobs", [])]:
+            if not isinstance(item, list) or len(item) != 3:
                 return None
-            name, size = item
-            if not isinstance(name, str) or not isinstance(size, int) or size < 0 \
-                    or pos + size > len(rest):
+            name, stored, size = item
+            if not isinstance(name, str) or not all(isinstance(n, int) and n >= 0
+                                                    for n in (stored, size)):
                 return None
-            blobs[name] = bytes(rest[pos : pos + size])
-            pos += size
-        return header.get("data"), blobs
-    except (OSError, ValueError, TypeError, zlib.error, RecursionError, MemoryError):
+            parts[name] = (rest[pos : pos + stored], size)
+            pos, total = pos + stored, total + size
+        if pos != len(rest) or total > MAX_ENTRY_BYTES:
+            return None
+        data_part = parts.pop("")
+        data = json.loads(_inflate(*data_part, path))
+        return data, Blobs(path, parts)
+    except (OSError, ValueError, TypeError, RecursionError, MemoryError, DamagedEntry):
         return None
     finally:
         if fd >= 0:
@@ -154,16 +204,23 @@ def store_entry(kind: str, key: list[str], data: Any, blobs: dict[str, bytes],
     tmp = None
     try:
         _make_private_dirs(path.parent)
-        header = json.dumps({"format": FORMAT, "key": key, "data": data,
-                             "blobs": [[n, len(b)] for n, b in blobs.items()]},
-                            separators=(",", ":")).encode()
-        compressor = zlib.compressobj(1)
+        body = json.dumps(data, separators=(",", ":")).encode()
+        parts = [zlib.compress(body, 1)]
+        sizes = []
+        for name, blob in blobs.items():
+            parts.append(zlib.compress(blob, 1))
+            sizes.append([name, len(parts[-1]), len(blob)])
+        crc = 0
+        for part in parts:
+            crc = zlib.crc32(part, crc)
+        header = json.dumps({"format": FORMAT, "key": key, "crc": crc,
+                             "data": len(parts[0]), "data_size": len(body),
+                             "blobs": sizes}, separators=(",", ":")).encode()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            f.write(compressor.compress(header + b"\n"))
-            for b in blobs.values():
-                f.write(compressor.compress(b))
-            f.write(compressor.flush())
+            f.write(header + b"\n")
+            for part in parts:
+                f.write(part)
         os.replace(tmp, path)
         tmp = None
     except (OSError, ValueError, TypeError):

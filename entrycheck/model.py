@@ -270,6 +270,7 @@ class EntryGraph:
         self.pruned = pruned or []  # edges the entry's boot facts cut
         self.nodes = _NodeView(table)
         self.succ = _SuccView(table)
+        self.reach_sets: dict[tuple, frozenset[int]] = {}  # the path questions' sets, kept
 
     @classmethod
     def build(cls, entry: str, root: int, nodes: dict[int, Node],
@@ -300,7 +301,14 @@ class EntryGraph:
         return self.table.storers()
 
     def name(self, address: int) -> str:
-        return self.nodes[address].name
+        t = self.table
+        return t.strings[t.name[t.index[address]]]
+
+    def brief(self, address: int) -> tuple[str, str, bool]:
+        """(name, section, init) of a node, without making its Node."""
+        t = self.table
+        i = t.index[address]
+        return t.strings[t.name[i]], t.strings[t.section[i]], bool(t.flags[i] & t.INIT)
 
 
 KIND_CODES: tuple[EdgeKind, ...] = tuple(EdgeKind)

@@ -117,7 +117,17 @@ def reach(graph: EntryGraph, roots: Iterable[int], blocked: frozenset[int] = fro
     return {addrs[i] for i in seen}
 
 
-def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False) -> set[int]:
+def _remembered(graph: EntryGraph, key: tuple, compute) -> frozenset[int]:
+    """A reach set of the graph, computed once (whole-boot sets cost a walk of ~250,000
+    edges, and a query asks for them many times)."""
+    found = graph.reach_sets.get(key)
+    if found is None:
+        found = graph.reach_sets[key] = frozenset(compute())
+    return found
+
+
+def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False
+              ) -> frozenset[int]:
     """What the entry runs before the kernel proper, with the kernel text as linked:
     reached without going past the end of the boot path (start_kernel), into an error exit
     (panic, reached but not followed), into the fault layer (unless `with_faults`), into
@@ -127,14 +137,16 @@ def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False) ->
     skip = _DEFERRED_KINDS if with_faults else _DEFERRED_KINDS | _FAULT_KINDS
     callees = rules.early_unavailable | (frozenset() if with_faults
                                          else rules.reports | rules.incidental)
-    return reach(graph, [graph.root], rules.blocked, skip_kinds=skip, skip_callees=callees,
-                 unconditional=True, stored_on_path=True)
+    return _remembered(graph, ("boot", rules, with_faults), lambda: reach(
+        graph, [graph.root], rules.blocked, skip_kinds=skip, skip_callees=callees,
+        unconditional=True, stored_on_path=True))
 
 
-def normal_flow(graph: EntryGraph, rules: PathRules) -> set[int]:
+def normal_flow(graph: EntryGraph, rules: PathRules) -> frozenset[int]:
     """Everything the entry reaches outside the fault layer (the whole boot)."""
-    return reach(graph, [graph.root], rules.error_exits, skip_kinds=_FAULT_KINDS,
-                 skip_callees=rules.reports)
+    return _remembered(graph, ("normal", rules), lambda: reach(
+        graph, [graph.root], rules.error_exits, skip_kinds=_FAULT_KINDS,
+        skip_callees=rules.reports))
 
 
 def is_fault(edge: Edge, callee: int, rules: PathRules) -> bool:
@@ -302,6 +314,10 @@ def _attributed(graph: EntryGraph, other: EntryGraph, mine: set[int], theirs: se
     only = mine - theirs
     hooks = {(h.reader, h.target): h.name for h in graph.hooks}
     cut = {(p.caller, p.callee): p for p in other.pruned}
+    index, addrs, off, dst, kind, _ = graph.adjacency()
+    fault_kinds = set() if with_faults else {i for i, k in enumerate(KIND_CODES)
+                                             if k in _FAULT_KINDS}
+    fault_callees = frozenset() if with_faults else rules.faults
     found: dict[int, Point] = {}
     queue: deque[int] = deque()
     if graph.root in only:
@@ -310,11 +326,13 @@ def _attributed(graph: EntryGraph, other: EntryGraph, mine: set[int], theirs: se
     for a in sorted(mine & theirs):
         if a in rules.error_exits:
             continue
-        for b, edge in sorted(graph.succ[a].items()):
-            if b not in only or b in found or (not with_faults and is_fault(edge, b, rules)):
+        i = index[a]
+        for j in range(off[i], off[i + 1]):
+            b = addrs[dst[j]]
+            if b not in only or b in found or kind[j] in fault_kinds or b in fault_callees:
                 continue
             slot, pruned = hooks.get((a, b)), cut.get((a, b))
-            step = f"{graph.name(a)} -[{edge.kind}]-> {graph.name(b)}"
+            step = f"{graph.name(a)} -[{KIND_CODES[kind[j]]}]-> {graph.name(b)}"
             if slot:
                 found[b] = Point("hook", slot)
             elif pruned:
@@ -328,8 +346,11 @@ def _attributed(graph: EntryGraph, other: EntryGraph, mine: set[int], theirs: se
         a = queue.popleft()
         if a in rules.error_exits:
             continue
-        for b, edge in graph.succ[a].items():
-            if b in only and b not in found and (with_faults or not is_fault(edge, b, rules)):
+        i = index[a]
+        for j in range(off[i], off[i + 1]):
+            b = addrs[dst[j]]
+            if b in only and b not in found and kind[j] not in fault_kinds \
+                    and b not in fault_callees:
                 found[b] = found[a]
                 queue.append(b)
     return found

@@ -32,9 +32,8 @@ def _header(analysis: Analysis, command: str) -> dict:
 
 
 def _function(graph: EntryGraph, address: int) -> dict:
-    node = graph.nodes[address]
-    return {"name": node.name, "address": f"{address:#x}", "section": node.section,
-            "init": node.init}
+    name, section, init = graph.brief(address)
+    return {"name": name, "address": f"{address:#x}", "section": section, "init": init}
 
 
 def entries(analysis: Analysis) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import re
+from collections.abc import Callable
 
 from entrycheck.binary.image import Image, Symbol
 from entrycheck.errors import EntrycheckError
@@ -34,10 +35,36 @@ class NameIndex:
     source file of each static function whose name is not unique."""
 
     def __init__(self, by_name: dict[str, list[int]], files: dict[int, str], where: str):
-        self.by_name = by_name
-        self.files = files
+        self._by_name: dict[str, list[int]] | None = by_name
+        self._files: dict[int, str] | None = files
+        self._load: Callable[[], dict] | None = None
         self.where = where  # the image, for messages
         self._normal: dict[str, list[int]] | None = None
+
+    @classmethod
+    def lazy(cls, load: Callable[[], dict], where: str) -> NameIndex:
+        """An index read from `load()`'s data (`to_data`'s form) when first used."""
+        index = cls({}, {}, where)
+        index._by_name = index._files = None
+        index._load = load
+        return index
+
+    @property
+    def by_name(self) -> dict[str, list[int]]:
+        if self._by_name is None:
+            self._read()
+        return self._by_name
+
+    @property
+    def files(self) -> dict[int, str]:
+        if self._files is None:
+            self._read()
+        return self._files
+
+    def _read(self) -> None:
+        data = self._load()
+        self._by_name = {str(n): [int(a) for a in addrs] for n, addrs in data["names"].items()}
+        self._files = {int(a): str(f) for a, f in data["files"].items()}
 
     def matching(self, names: frozenset[str]) -> frozenset[int]:
         """Addresses of the functions whose names, compiler suffixes stripped, are listed
@@ -96,7 +123,7 @@ class NameIndex:
 
     @classmethod
     def from_data(cls, data: dict, where: str) -> NameIndex:
-        return cls(data["names"], {int(a): f for a, f in data["files"].items()}, where)
+        return cls.lazy(lambda: data, where)
 
 
 class FunctionTable:

@@ -82,6 +82,7 @@ class ImageContext:
         self._facts: dict[str, tuple[tuple[Known, ...], dict[str, tuple[Known, ...]]]] = {}
         self.preserving = self.addresses("argument_preserving")
         self._memos: dict[str, dict] = {}
+        self._targets: dict[int | None, int | None] = {}  # value -> code_target(value)
 
     def memo(self, name: str) -> dict:
         """A cache of this image's, for a helper's results (kept as long as the image)."""
@@ -110,6 +111,13 @@ class ImageContext:
 
     def code_target(self, value: int | None) -> int | None:
         """A code address from a value that may be virtual or physical (`_pa(sym)`)."""
+        targets = self._targets
+        if value in targets:
+            return targets[value]
+        found = targets[value] = self._code_target(value)
+        return found
+
+    def _code_target(self, value: int | None) -> int | None:
         if value is None:
             return None
         kind = self._section_kind(value)

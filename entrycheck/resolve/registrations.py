@@ -20,7 +20,8 @@ class Registrations(Resolver):
             if site.how != How.DIRECT or not site.call or not site.args:
                 continue
             for _, value in site.args:
-                if image.is_code(value) or image.section_at(value) is None:
+                section = image.section_at(value)
+                if section is None or section.executable:
                     continue
                 held = code_pointers(self.ctx, value)
                 if not held:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from entrycheck import cache
 from entrycheck.binary import dwarf_reader
 from entrycheck.binary.dwarf import DwarfIndex, Inlined, SourceLocation
 from entrycheck.binary.image import Image
@@ -427,12 +428,14 @@ def test_a_cache_entry_with_wrong_contents_is_indexed_again(sample_image, tmp_pa
     first = DwarfIndex(VMLINUX, cache_dir=tmp_path)
     _check_sample(first, sample_image)
     for entry in (tmp_path / "dwarf").glob("*.json.z"):
-        doc = json.loads(zlib.decompress(entry.read_bytes()))
-        if isinstance(doc["data"], dict):
-            for row in doc["data"]["functions"]:
+        line, _, rest = entry.read_bytes().partition(b"\n")
+        header = json.loads(line)  # the entry's format: a JSON line, then the data deflated
+        data = json.loads(zlib.decompress(rest[: header["data"]]))
+        if isinstance(data, dict):
+            for row in data["functions"]:
                 row[4] = [10**6] * len(row[4])
                 row[2] = 10**6 if row[2] is not None else None
-            entry.write_bytes(zlib.compress(json.dumps(doc).encode()))
+            cache.store_entry("dwarf", header["key"], data, {}, tmp_path)
     again = DwarfIndex(VMLINUX, cache_dir=tmp_path)
     _check_sample(again, sample_image)
     assert again.indexed > 0

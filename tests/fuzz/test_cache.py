@@ -4,6 +4,7 @@ errors leave no temporary file, and the key covers the libraries' versions."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import zlib
@@ -129,3 +130,36 @@ def test_the_key_covers_the_decoder_and_elf_libraries(monkeypatch):
     monkeypatch.undo()
     cache.code_digest.cache_clear()
     assert cache.code_digest() == before
+
+
+def test_blobs_are_inflated_only_when_read(tmp_path, monkeypatch):
+    monkeypatch.delenv("ENTRYCHECK_NO_CACHE", raising=False)
+    cache.store_entry("analyses", ["k"], {"a": 1}, {"one": b"x" * 1000, "two": b"y"}, tmp_path)
+    data, blobs = cache.load_entry("analyses", ["k"], tmp_path)
+    assert data == {"a": 1} and set(blobs) == {"one", "two"} and "one" in blobs
+    assert blobs._done == {}  # nothing inflated by listing or asking what is there
+    assert blobs["two"] == b"y" and set(blobs._done) == {"two"}
+
+
+def test_a_blob_that_does_not_inflate_is_one_error_line(tmp_path, monkeypatch):
+    """An entry made by hand with a correct checksum but a blob that is not deflate data:
+    reading that blob is an EntrycheckError (one line), never a zlib traceback."""
+    monkeypatch.delenv("ENTRYCHECK_NO_CACHE", raising=False)
+    cache.store_entry("analyses", ["k"], {"a": 1}, {"b": b"xyz"}, tmp_path)
+    [entry] = (tmp_path / "analyses").glob("*.json.z")
+    line, _, rest = entry.read_bytes().partition(b"\n")
+    header = json.loads(line)
+    rest = rest[: header["data"]] + b"\0" * (len(rest) - header["data"])
+    header["crc"] = zlib.crc32(rest)
+    entry.write_bytes(json.dumps(header).encode() + b"\n" + rest)
+    data, blobs = cache.load_entry("analyses", ["k"], tmp_path)
+    with pytest.raises(cache.DamagedEntry, match="damaged"):
+        blobs["b"]
+
+
+def test_a_cached_analysis_loads_only_the_graph_asked_for(primed):
+    back = analyse(SAMPLE, cache_dir=primed)
+    assert back.cached and back.graphs._made == {}
+    graph = back.graphs["pvh"]
+    assert set(back.graphs._made) == {"pvh"} and graph.root in graph
+    assert back.names.find("pvh_start_xen") == graph.root  # the names, read on first use
