@@ -153,6 +153,7 @@ def test_a_blob_that_does_not_inflate_is_one_error_line(tmp_path, monkeypatch):
     header["crc"] = zlib.crc32(rest)
     entry.write_bytes(json.dumps(header).encode() + b"\n" + rest)
     data, blobs = cache.load_entry("analyses", ["k"], tmp_path)
+    assert data == {"a": 1}  # the data part inflates: only the blob is bad
     with pytest.raises(cache.DamagedEntry, match="damaged"):
         blobs["b"]
 
