@@ -2,7 +2,9 @@
 on: stored into a struct, passed to a function that keeps it (INIT_WORK, timer_setup,
 notifier and hotplug callbacks), stored into a table read through an index
 (`softirq_vec[nr].action`). Sound for the callbacks no dispatcher entry names; the edge
-says the address was taken, not that it is called there. Stores into the hook variables
+says the address was taken, not that it is called there. The callee runs in the image's
+own width (the 64-bit kernel calls it later), whatever the mode of the code that took
+its address (the 32-bit PVH entry takes xen_prepare_pvh's). Stores into the hook variables
 (x86_init, pv_ops...) are the ops resolver's: there a target counts where code calls
 through its slot."""
 
@@ -24,7 +26,7 @@ class AddressTaken(Resolver):
         for target in dict.fromkeys([*facts.code_refs, *stored]):
             callee = self.ctx.functions.starting_at(target)
             if callee is not None and not func.start <= target < func.end:
-                out.append(Link(func.start, target, EdgeKind.CALLBACK, facts.mode,
+                out.append(Link(func.start, target, EdgeKind.CALLBACK, self.ctx.image.bits,
                                 f"takes the address of {callee.name}", "address taken"))
         return out
 

@@ -1,7 +1,7 @@
 """Data objects whose address a reached function takes or loads (`lea hypervisors(%rip)`,
 `mov legacy_pic(%rip),%rax`): the functions the object holds, and those held by the
 objects it points to (an array of pointers to structs of function pointers, such as
-`hypervisors[]` or `cgroup_subsys[]`), may be called through it. Weak edges: any other
+`hypervisors[]` or `cgroup_subsys[]`), may be called through it, by the kernel in its own width. Weak edges: any other
 resolver's edge between the same pair replaces them."""
 
 from __future__ import annotations
@@ -29,6 +29,6 @@ class DataObjects(Resolver):
             for slot, value in held:
                 if value not in seen and not func.start <= value < func.end:
                     seen.add(value)
-                    out.append(Link(func.start, value, EdgeKind.REGISTRATION, facts.mode,
+                    out.append(Link(func.start, value, EdgeKind.REGISTRATION, ctx.image.bits,
                                     f"holds {ctx.slot_name(slot)}", via, slot=slot))
         return out

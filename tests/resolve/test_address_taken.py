@@ -27,3 +27,15 @@ def test_weak_edge_gives_way(built, graphs):
     assert (edge.kind, edge.resolver) == (EdgeKind.OPS, "static-calls")
     # xen_start_kernel's, and idt_setup_early_handler's lea of the handlers (the IDT edge wins)
     assert graphs["xen-pv"].resolved["address-taken"] == 2
+
+
+def test_a_callback_runs_in_the_images_width(built, graphs):
+    """pvh_start_xen, decoded from its 32-bit start, takes xen_prepare_pvh's address in its
+    64-bit part: the callback is 64-bit code, and no walk decodes it as 32-bit (on Debian's
+    7.2 that mistake decoded 8,500 functions a second time, as 32-bit garbage)."""
+    links = built.links(AddressTaken, "pvh_start_xen", mode=32)
+    assert {(built.functions.at(ln.target).name, ln.mode) for ln in links} == {
+        ("xen_prepare_pvh", 64), ("startup_64", 64)}
+    decoded_32 = {built.functions.at(start).name
+                  for start, mode, _ in built.builder._plans if mode == 32}
+    assert decoded_32 == {"pvh_start_xen"}
