@@ -1,8 +1,8 @@
 """Data objects whose address a reached function takes or loads (`lea hypervisors(%rip)`,
 `mov legacy_pic(%rip),%rax`): the functions the object holds, and those held by the
 objects it points to (an array of pointers to structs of function pointers, such as
-`hypervisors[]` or `cgroup_subsys[]`), may be called through it, by the kernel in its own width. Weak edges: any other
-resolver's edge between the same pair replaces them."""
+`hypervisors[]` or `cgroup_subsys[]`), may be called through it, by the kernel in its own
+width. Weak edges: any other resolver's edge between the same pair replaces them."""
 
 from __future__ import annotations
 
