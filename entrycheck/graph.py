@@ -94,6 +94,7 @@ class GraphBuilder:
                                          if f.function)
         self._decided: dict[tuple[int, int, int, str], Decided | None] = {}
         self._holders: dict[int, Function | None] = {}  # code address -> its function
+        self._keys: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one of each
 
     def _function_at(self, address: int) -> Function | None:
         """The function holding a code address (remembered: calls share their targets)."""
@@ -145,13 +146,15 @@ class GraphBuilder:
             unresolved.append(Unresolved(func.start, site.address, text, reason))
         for resolver, link in marks:
             counted.setdefault(resolver, set()).add(link.site)
+        may_decide = func.name in self._fact_functions or \
+            not self._fact_vars.isdisjoint(facts.data_refs)
         plan = self._plans[key] = Plan(
-            facts, steps, marks, unresolved, {r: frozenset(s) for r, s in counted.items()},
-            _Moves.of(func.start, steps),
+            facts, steps if may_decide else (), marks, unresolved,
+            tuple((r, tuple(s)) for r, s in counted.items()),
+            _Moves.of(func.start, steps, self._keys),
             tuple((s.target, s.after_call) for s in facts.sites
                   if s.how == How.FALLTHROUGH and s.after_call is not None),
-            tuple(r for r in self.stateful if r.walks(facts)),
-            func.name in self._fact_functions or not self._fact_vars.isdisjoint(facts.data_refs))
+            tuple(r for r in self.stateful if r.walks(facts)), may_decide)
         return plan
 
     def facts(self, func: Function, mode: int, at: int) -> FunctionFacts:
@@ -240,21 +243,24 @@ class _Moves(NamedTuple):
     the edge each callee gets (the first step's, unless a weak one gives way to a later
     strong one), and the tail and slot edges; made once per plan, applied per entry."""
 
-    visits: tuple[tuple[tuple[int, int, int], Function], ...]  # ((start, mode, at), callee)
+    visits: tuple[tuple[int, int, int], ...]  # (callee start, mode, where it is entered)
     pairs: dict[int, int]              # callee -> edge number
     weak: frozenset[tuple[int, int]]   # (caller, callee) whose edge is a weak resolver's
     tails: frozenset[tuple[int, int]]  # (caller, callee) where control leaves for good
     slot_edges: tuple[tuple[int, int, int], ...]  # (caller, callee, slot read)
 
     @classmethod
-    def of(cls, caller: int, steps: list[Step]) -> _Moves:
-        visits: dict[tuple[int, int, int], Function] = {}
+    def of(cls, caller: int, steps: list[Step],
+           keys: dict[tuple[int, int, int], tuple[int, int, int]]) -> _Moves:
+        """`keys` holds one tuple of each visit (plans share them)."""
+        visits: dict[tuple[int, int, int], None] = {}
         pairs: dict[int, int] = {}
         weak: set[int] = set()
         tails, slots = set(), []
         for callee, mode, target, edge, _, is_weak, tail, slot in steps:
             start = callee.start
-            visits.setdefault((start, mode, target), callee)
+            key = (start, mode, target)
+            visits[keys.setdefault(key, key)] = None
             if start not in pairs:
                 pairs[start] = edge
                 if is_weak:
@@ -266,7 +272,7 @@ class _Moves(NamedTuple):
                 tails.add((caller, start))
             if slot is not None:
                 slots.append((caller, start, slot))
-        return cls(tuple(visits.items()), pairs, frozenset((caller, b) for b in weak),
+        return cls(tuple(visits), pairs, frozenset((caller, b) for b in weak),
                    frozenset(tails), tuple(slots))
 
 
@@ -274,10 +280,10 @@ class Plan(NamedTuple):
     """A decoded function with its entry-independent edges and its unresolved sites."""
 
     facts: FunctionFacts
-    steps: list[Step]
+    steps: list[Step]  # kept where boot facts may cut some (`may_decide`), else empty
     marks: list[tuple[str, Link]]   # sites accounted for without an edge (handoffs...)
     unresolved: list[Unresolved]
-    counted: dict[str, frozenset[int]]  # resolver -> sites it resolved
+    counted: tuple[tuple[str, tuple[int, ...]], ...]  # (resolver, sites it resolved)
     moves: _Moves
     after_calls: tuple[tuple[int, int], ...]  # fall-throughs after a trailing call: (next
     # function, callee): they hold only if the callee returns
@@ -452,7 +458,8 @@ class Walk:
                     if cut is not None:
                         self.pruned.setdefault((caller, step.callee.start), Pruned(
                             caller, step.callee.start, step.site, *cut))
-                moves = _Moves.of(caller, [s for s in plan.steps if s.site not in dead])
+                moves = _Moves.of(caller, [s for s in plan.steps if s.site not in dead],
+                                  self.b._keys)
                 marks = [(r, link) for r, link in marks if link.site not in dead]
                 unresolved = [u for u in unresolved if u.site not in dead]
                 after_calls = tuple((s.target, s.after_call) for s in facts.sites
@@ -465,10 +472,10 @@ class Walk:
             node.refs = tuple(sorted({*node.refs, *refs})) if node.refs else refs
         if facts.privileged:
             node.privileged = tuple(sorted({*node.privileged, *facts.privileged}))
-        seen = self.seen
-        for key, callee in moves.visits:
+        seen, function = self.seen, self.ctx.functions.starting_at
+        for key in moves.visits:
             if key not in seen:
-                self._visit(callee, key[1], key[2])
+                self._visit(function(key[0]), key[1], key[2])
         out = self.succ[caller]
         if not out:
             out.update(moves.pairs)
@@ -488,7 +495,7 @@ class Walk:
         self.slot_edges.extend(moves.slot_edges)
         for resolver, link in marks:
             self.link(caller, link, resolver)
-        for resolver, sites in plan.counted.items():
+        for resolver, sites in plan.counted:
             self.resolved[resolver].update(sites)
         for target, callee in after_calls:
             self.after_calls.append((caller, target, callee))

@@ -50,12 +50,15 @@ class Ops(Resolver):
         return bool(facts.stores or self._read_sites(facts))
 
     def _read_sites(self, facts: FunctionFacts) -> list:
-        """The function's calls and jumps through a slot (kept per decode)."""
+        """The function's calls and jumps through a slot (kept per decode that has some)."""
         key = id(facts)
         found = self._sites.get(key)
         if found is None or found[0] is not facts:
-            found = self._sites[key] = (facts, [s for s in facts.sites if s.slot is not None
-                                                and s.how in (How.SLOT, How.REGISTER)])
+            sites = [s for s in facts.sites if s.slot is not None
+                     and s.how in (How.SLOT, How.REGISTER)]
+            if not sites:
+                return sites
+            found = self._sites[key] = (facts, sites)
         return found[1]
 
     def walk(self, walk, func: Function, facts: FunctionFacts) -> list[int]:

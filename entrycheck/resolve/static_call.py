@@ -31,6 +31,8 @@ class StaticCalls(Resolver):
         if found is None or found[0] is not facts:
             sites = [s for s in facts.sites if s.how == How.DIRECT
                      and (s.target in self.trampolines or s.target in self.updaters)]
+            if not sites:
+                return sites
             found = self._sites[key] = (facts, sites)
         return found[1]
 
