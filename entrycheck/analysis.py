@@ -246,6 +246,7 @@ def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
     graphs: dict[str, dict] = {}
     table_names: dict[int, str] = {}  # id(EdgeTable) -> its name in the entry
     strings: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
     for name, g in result.graphs.items():
         edges = g.table.edges
         table = table_names.get(id(edges))
@@ -253,6 +254,7 @@ def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
             table = table_names[id(edges)] = str(len(table_names))
             blobs.update({f"edges:{table}/{k}": v for k, v in edges.blobs().items()})
             strings[table] = edges.strings.items
+            counts[table] = len(edges)
         blobs.update({f"graph:{name}/{k}": v for k, v in g.table.blobs().items()})
         blobs[f"graph:{name}/lists"] = json.dumps({
             "unresolved": [list(u) for u in g.unresolved],
@@ -267,7 +269,7 @@ def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
         "complete": result.complete, "kind": result.kind,
         "seconds": result.seconds, "special": result.special,
         "entries": [asdict(e) for e in result.entries], "graphs": graphs,
-        "edge_strings": strings,
+        "edge_strings": strings, "edge_counts": counts,
         "rules": {f.name: sorted(getattr(rules, f.name)) for f in fields(PathRules)},
         "warnings": result.warnings,
     }
@@ -304,8 +306,9 @@ class _LazyGraphs(Mapping):
         table = self._tables.get(name)
         if table is None:
             strings = Strings([str(t) for t in self._data["edge_strings"][name]])
+            prefix = f"edges:{name}/"
             table = self._tables[name] = EdgeTable.from_blobs(
-                strings, {k: self._blobs[f"edges:{name}/{k}"] for k in EdgeTable.ARRAYS})
+                strings, _Prefixed(self._blobs, prefix), int(self._data["edge_counts"][name]))
         return table
 
     def __iter__(self):
@@ -315,11 +318,32 @@ class _LazyGraphs(Mapping):
         return len(self._data["graphs"])
 
 
+class _Prefixed(Mapping):
+    """The blobs whose names start with a prefix, by the rest of their names."""
+
+    def __init__(self, blobs: Mapping[str, bytes], prefix: str):
+        self._blobs, self._prefix = blobs, prefix
+
+    def __getitem__(self, name: str) -> bytes:
+        return self._blobs[self._prefix + name]
+
+    def __iter__(self):
+        n = len(self._prefix)
+        return (k[n:] for k in self._blobs if k.startswith(self._prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def _from_data(data: dict, blobs: Mapping[str, bytes], image: Image) -> Analysis:
     graphs = _LazyGraphs(data, blobs)
     for name in graphs:  # every graph's parts are there (else a miss, not an error later)
         for k in (*GraphTable.ARRAYS, "lists"):
             if f"graph:{name}/{k}" not in blobs:
+                raise KeyError(name)
+    for name in data["edge_strings"]:
+        for k in EdgeTable.ARRAYS:
+            if f"edges:{name}/{k}" not in blobs:
                 raise KeyError(name)
     entries = [Entry(**{**e, "found": tuple(e["found"])}) for e in data["entries"]]
     rules = PathRules(**{k: frozenset(v) for k, v in data["rules"].items()})

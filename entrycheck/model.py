@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, NamedTuple
 
+from entrycheck.errors import EntrycheckError
+
 
 class EdgeKind(StrEnum):
     """How control leaves one function for another."""
@@ -343,14 +345,18 @@ class EdgeTable:
         "kind": "b", "site": "Q", "resolver": "i", "text": "i", "via": "i", "cond_text": "i",
         "storer": "Q"}
 
-    def __init__(self, strings: Strings | None = None, arrays: dict[str, array] | None = None):
+    def __init__(self, strings: Strings | None = None,
+                 arrays: Mapping[str, array] | None = None, count: int | None = None):
+        """A new table, or one of `count` edges (default: as many as the columns hold)
+        read back from its `arrays`, each made when first used."""
         self.strings = strings or Strings()
-        self._edges: list[Edge | None] = [] if arrays is None else [None] * len(arrays["site"])
+        if arrays is not None and count is None:
+            count = len(arrays["site"])
+        self._edges: list[Edge | None] = [] if arrays is None else [None] * count
         self._columns = arrays
         # what traversals read of every edge, kept beside the objects
-        self._kinds = array("b") if arrays is None else arrays["kind"]
-        self._conds = array("b") if arrays is None else \
-            array("b", [c >= 0 for c in arrays["cond_text"]])
+        self._kind_codes: array | None = array("b") if arrays is None else None
+        self._condition_flags: array | None = array("b") if arrays is None else None
 
     def __len__(self) -> int:
         return len(self._edges)
@@ -363,12 +369,27 @@ class EdgeTable:
 
     def add_edge(self, edge: Edge) -> int:
         if self._columns is not None:  # loaded: back to objects, to add to them
+            self._kind_codes, self._condition_flags = self._kinds, self._conds
             self._edges = [self.edge(n) for n in range(len(self._edges))]
             self._columns = None
         self._edges.append(edge)
         self._kinds.append(_KIND_INDEX[edge.kind])
         self._conds.append(edge.condition is not None)
         return len(self._edges) - 1
+
+    @property
+    def _kinds(self) -> array:
+        """Per edge, its kind as an index of KIND_CODES."""
+        if self._kind_codes is None:
+            self._kind_codes = self._columns["kind"]
+        return self._kind_codes
+
+    @property
+    def _conds(self) -> array:
+        """Per edge, 1 when it runs under a condition (made on first use when loaded)."""
+        if self._condition_flags is None:
+            self._condition_flags = array("b", [c >= 0 for c in self._columns["cond_text"]])
+        return self._condition_flags
 
     def edge(self, n: int) -> Edge:
         edge = self._edges[n]
@@ -422,8 +443,36 @@ class EdgeTable:
         return {name: self._columns[name].tobytes() for name in self.ARRAYS}
 
     @classmethod
-    def from_blobs(cls, strings: Strings, blobs: dict[str, bytes]) -> EdgeTable:
-        return cls(strings, _arrays(cls.ARRAYS, blobs))
+    def from_blobs(cls, strings: Strings, blobs: Mapping[str, bytes],
+                   count: int | None = None) -> EdgeTable:
+        """A table read back from `blobs`' bytes, each column when first used."""
+        return cls(strings, _LazyArrays(cls.ARRAYS, blobs), count)
+
+
+class _LazyArrays(Mapping):
+    """Column name -> array, made from its blob's bytes on first use."""
+
+    def __init__(self, codes: dict[str, str], blobs: Mapping[str, bytes]):
+        self._codes, self._blobs = codes, blobs
+        self._made: dict[str, array] = {}
+
+    def __getitem__(self, name: str) -> array:
+        made = self._made.get(name)
+        if made is None:
+            made = array(self._codes[name])
+            try:
+                made.frombytes(self._blobs[name])
+            except (KeyError, ValueError) as exc:  # made by hand: the checksum held
+                raise EntrycheckError(f"a cached edge column ({name}) is damaged: "
+                                      "remove the cache folder") from exc
+            self._made[name] = made
+        return made
+
+    def __iter__(self):
+        return iter(self._codes)
+
+    def __len__(self) -> int:
+        return len(self._codes)
 
 
 def _arrays(codes: dict[str, str], blobs: dict[str, bytes]) -> dict[str, array]:

@@ -31,6 +31,13 @@ def _header(analysis: Analysis, command: str) -> dict:
             "build_id": analysis.build_id, "cached": analysis.cached}
 
 
+def _functions(graph: EntryGraph, addresses: set[int]) -> list[dict]:
+    """The functions as JSON, by name."""
+    rows = sorted((*graph.brief(a), a) for a in addresses)
+    return [{"name": name, "address": f"{a:#x}", "section": section, "init": init}
+            for name, section, init, a in rows]
+
+
 def _function(graph: EntryGraph, address: int) -> dict:
     name, section, init = graph.brief(address)
     return {"name": name, "address": f"{address:#x}", "section": section, "init": init}
@@ -75,7 +82,7 @@ def reach(analysis: Analysis, entry: str, scope: str) -> dict:
     out.update({
         "entry": graph.entry,
         "scope": scope,
-        "reached": [_function(graph, a) for a in sorted(scoped, key=graph.name)],
+        "reached": _functions(graph, scoped),
         "total_reached": len(graph.nodes),
         "indirect": indirect_figures(graph, scoped),
         "resolvers": dict(sorted(graph.resolved.items())),
@@ -95,9 +102,13 @@ def indirect_figures(graph: EntryGraph, functions: set[int]) -> dict:
     """Indirect transfers made by these functions: resolved (distinct caller-callee edges)
     and unresolved (sites)."""
     index, _, off, _, kind, _ = graph.adjacency()
-    codes = {i for i, k in enumerate(KIND_CODES) if k in _INDIRECT}
-    resolved = sum(1 for a in functions if a in index
-                   for j in range(off[index[a]], off[index[a] + 1]) if kind[j] in codes)
+    codes = [i for i, k in enumerate(KIND_CODES) if k in _INDIRECT]
+    if len(functions) == len(index) and all(a in index for a in functions):  # every node
+        resolved = sum(kind.count(c) for c in codes)
+    else:
+        wanted = set(codes)
+        resolved = sum(1 for a in functions if a in index
+                       for j in range(off[index[a]], off[index[a] + 1]) if kind[j] in wanted)
     unresolved = sum(1 for u in graph.unresolved if u.function in functions)
     return {"resolved": resolved, "unresolved": unresolved,
             "share_resolved": _share(resolved, unresolved)}

@@ -122,3 +122,17 @@ def test_edge_and_unresolved_json():
 
 def test_function_size():
     assert Function("f", 0x1000, 0x1040, ".text").size == 0x40
+
+
+def test_a_loaded_edge_table_takes_new_edges():
+    """An edge table read back from its blobs (as from the cache) can still number new
+    edges (a splice joins graphs): old and new edges keep their kinds and conditions."""
+    g = sample_graph()
+    blobs = g.table.edges.blobs()  # interns the edges' strings: before the strings are read
+    loaded = EdgeTable.from_blobs(Strings(g.table.edges.strings.items), blobs)
+    n = loaded.add(EdgeKind.HANDOFF, 0x99, "handoff", condition="alternatives applied")
+    assert loaded.edge(n).kind == EdgeKind.HANDOFF and loaded.kind_code(0) == KIND_CODES.index(
+        g.table.edges.edge(0).kind)
+    kinds, conds = loaded.codes(list(range(len(loaded))))
+    assert conds == [e.condition is not None for e in map(loaded.edge, range(len(loaded)))]
+    assert kinds[n] == KIND_CODES.index(EdgeKind.HANDOFF) and conds[n]
