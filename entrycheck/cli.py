@@ -376,21 +376,23 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
     if args.json and fmt != "json":
         raise EntrycheckError(f"--json asks for JSON, --format {fmt} for {fmt}: give one of them")
     rule_set = rules.load_rules(args.rules or builtin_rules(), args.define)
-    known = set() if args.baseline is None else evaluate.read_baseline(args.baseline)
-    analysis = _analysis(args, image_path, args.define, show)
+    known = {} if args.baseline is None else evaluate.read_baseline(args.baseline)
+    whole = any(r.generic == "native_only_boot" for r in rule_set)  # needs the whole boot
+    analysis = _analysis(args, image_path, args.define, show, complete=whole)
     head = evaluate.run(analysis, rule_set, args.cache_dir)
     findings, warnings = head.findings, [w for w in [head.dwarf_warning] if w]
     base = None
     if args.base is not None:
-        base = analyse(args.base, args.define, cache_dir=args.cache_dir, progress=show)
+        base = analyse(args.base, args.define, cache_dir=args.cache_dir, progress=show,
+                       complete=whole)
         earlier = evaluate.run(base, rule_set, args.cache_dir)
-        known |= {f.fingerprint for f in earlier.findings}
+        known |= evaluate.known_from(earlier.findings)
         warnings += [f"base {args.base}: {earlier.dwarf_warning}"] if earlier.dwarf_warning else []
     written = None
     if args.write_baseline is not None:  # a set-up step: what it records is known from now on
         written = evaluate.baseline_json(findings)
         safeio.write_text(args.write_baseline, json.dumps(written, indent=1), "baseline")
-        known |= {f["fingerprint"] for f in written["findings"]}
+        known |= evaluate.known_from(findings)
     if args.rules_url is not None and not rules.is_uri(args.rules_url):
         raise EntrycheckError(f"--rules-url {safeio.shown(args.rules_url)}: not an absolute "
                               "http(s) URL")
@@ -400,7 +402,8 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
                              rules_url=args.rules_url)
     if written is not None:
         result["baseline_written"] = {"path": str(args.write_baseline),
-                                      "findings": len(written["findings"])}
+                                      "findings": sum(1 for f in written["findings"]
+                                                      if not f.get("suppressed"))}
     result["command"] = "check"
     result["output_text"] = formats.FORMATTERS[fmt](result)
     if args.output is not None:

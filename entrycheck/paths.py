@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from entrycheck.errors import EntrycheckError
-from entrycheck.model import EDGE_STYLES, KIND_CODES, Edge, EntryGraph
+from entrycheck.model import EDGE_STYLES, KIND_CODES, Edge, EdgeKind, EntryGraph
 
 
 @dataclass(frozen=True)
@@ -331,7 +331,7 @@ def _attributed(graph: EntryGraph, other: EntryGraph, mine: set[int], theirs: se
             b = addrs[dst[j]]
             if b not in only or b in found or kind[j] in fault_kinds or b in fault_callees:
                 continue
-            slot, pruned = hooks.get((a, b)), cut.get((a, b))
+            slot, pruned = hooks.get((a, b)) or _slot_read(graph, j), cut.get((a, b))
             step = f"{graph.name(a)} -[{KIND_CODES[kind[j]]}]-> {graph.name(b)}"
             if slot:
                 found[b] = Point("hook", slot)
@@ -354,6 +354,19 @@ def _attributed(graph: EntryGraph, other: EntryGraph, mine: set[int], theirs: se
                 found[b] = found[a]
                 queue.append(b)
     return found
+
+
+_SLOT_KINDS = frozenset({EdgeKind.SLOT, EdgeKind.OPS})
+_STORED_BY = " (stored by "
+
+
+def _slot_read(graph: EntryGraph, j: int) -> str | None:
+    """The slot an edge (by its index) calls through, when it is a call through a slot
+    (a hook's reader the graph's hook list names under another reader of that slot)."""
+    edge = graph.table.edge(j)
+    if edge.kind not in _SLOT_KINDS or not edge.via:
+        return None
+    return edge.via.split(_STORED_BY, 1)[0]
 
 
 def hook_table(graphs: list[EntryGraph], flows: list[set[int]]) -> dict[str, dict[str, list[int]]]:

@@ -7,7 +7,7 @@ functions below it listed as its callees; an allowance of the root covers them."
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from entrycheck import safeio
@@ -19,10 +19,11 @@ from entrycheck.check.roots import Root, group
 from entrycheck.check.rules import Matcher, Rule
 from entrycheck.errors import EntrycheckError
 from entrycheck.model import EntryGraph
-from entrycheck.paths import Divergence, boot_path, chain, diverge
+from entrycheck.paths import Divergence, Point, boot_path, chain, diverge, whole_diff
 
 FORMAT = "entrycheck-check/1"
-BASELINE_FORMAT = "entrycheck-baseline/1"
+BASELINE_FORMAT = "entrycheck-baseline/2"
+BASELINE_FORMATS = ("entrycheck-baseline/1", BASELINE_FORMAT)  # 1: without callees
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,13 @@ class Finding:
     line: int | None = None
     suppressed: str | None = None
     callees: tuple[str, ...] = ()  # the flagged functions the root leads to (normalised)
+    new_callees: tuple[str, ...] = ()  # callees the base (or baseline) finding lacked
 
     def as_json(self) -> dict:
         out = asdict(self)
         out["chain"] = list(self.chain)
         out["callees"] = list(self.callees)
+        out["new_callees"] = list(self.new_callees)
         return out
 
 
@@ -175,7 +178,9 @@ def run(analysis: Analysis, rules: list[Rule], cache_dir: Path | None = None) ->
             continue
         if rule.generic:
             covered = {(f.entry, f.symbol) for f in findings}
-            findings += [f for f in _generic(ctx, rule) if (f.entry, f.symbol) not in covered]
+            found = _generic(ctx, rule) if rule.generic == "native_only_init" \
+                else _generic_boot(ctx, rule)
+            findings += [f for f in found if (f.entry, f.symbol) not in covered]
         else:
             findings += _feature(ctx, rule)
     ordered = sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.rule, f.entry,
@@ -256,6 +261,49 @@ def _generic(ctx: _Context, rule: Rule) -> list[Finding]:
     return out
 
 
+def _generic_boot(ctx: _Context, rule: Rule) -> list[Finding]:
+    """native_only_boot: init code the reference reaches over the whole boot, past what
+    its path runs before the paths converge, that an entry never reaches: one finding per
+    root under each point where the graphs part (a hook slot, a boot fact, an edge only
+    the reference's graph has). A boot fact's cut is the kernel's own choice (allowed,
+    with the fact); `allow_points` allows a hook slot the entry sets to its own target,
+    `allow_roots` a root. Needs the whole-boot graphs (a complete analysis)."""
+    analysis, reference = ctx.analysis, ctx.analysis.reference
+    if reference not in analysis.graphs or not analysis.complete:
+        return []
+    ref_graph = analysis.graphs[reference]
+    out = []
+    for entry in (e.name for e in analysis.entries if e.name != reference):
+        diff = whole_diff(analysis.graphs[entry], ref_graph, analysis.rules)
+        before = set(ctx.divergence(entry).reference_only) | ctx.covered.get(entry, set())
+        by_point: dict[Point, set[int]] = {}
+        for address, point in diff.reference_only.items():
+            if address not in before and ref_graph.brief(address)[2]:  # init code
+                by_point.setdefault(point, set()).add(address)
+        slots = rule.allow_points.get(entry, {})
+        roots = ctx.allowed(rule.allow_roots.get(entry, {}))
+        for point, flagged in sorted(by_point.items(), key=lambda p: (p[0].kind, p[0].name)):
+            for root in group(ref_graph, flagged):
+                name = ref_graph.name(root.address)
+                allowed = roots.get(root.address)
+                if point.kind == "fact":
+                    allowed = f"the kernel leaves it out for {entry} itself: {point.name}"
+                elif point.kind == "hook":
+                    allowed = slots.get(point.name, allowed)
+                out.append(_finding(ctx, rule, entry, name, reference, name, allowed,
+                                    _callees(ctx, root), _where(point)))
+    return out
+
+
+def _where(point: Point) -> str:
+    """A divergence point for a message."""
+    if point.kind == "hook":
+        return f"through the hook {point.name}"
+    if point.kind == "entry":
+        return "on its own path"
+    return f"through {point.name}"
+
+
 def _callees(ctx: _Context, root: Root) -> tuple[str, ...]:
     graph = ctx.analysis.graphs[ctx.analysis.reference]
     names = {normalise_name(graph.name(a).split("@", 1)[0]) for a in root.members}
@@ -264,14 +312,14 @@ def _callees(ctx: _Context, root: Root) -> tuple[str, ...]:
 
 def _finding(ctx: _Context, rule: Rule, entry: str, symbol: str, source: str | None,
              function: str | None, suppressed: str | None = None,
-             callees: tuple[str, ...] = ()) -> Finding:
+             callees: tuple[str, ...] = (), point: str = "") -> Finding:
     links: tuple[str, ...] = ()
     if source is not None and function is not None:
         graph: EntryGraph = ctx.analysis.graphs[source]
         links = tuple(step.function for step in
                       chain(graph, ctx.nodes[source][function].address, ctx.analysis.rules))
     message = rule.message.format(entry=entry, symbol=symbol, function=function or symbol,
-                                  reference=source or ctx.analysis.reference)
+                                  reference=source or ctx.analysis.reference, point=point)
     location = ctx.location(function)
     return Finding(rule.id, rule.severity, entry, normalise_name(symbol), message, links,
                    fingerprint(rule.id, entry, symbol), source if links else None, *location,
@@ -287,46 +335,88 @@ def _pattern(rule: Rule) -> str:
 MAX_BASELINE = 16 << 20  # bytes
 
 
-def read_baseline(path: Path) -> set[str]:
-    """The fingerprints of an entrycheck-baseline/1 file (--write-baseline writes one)."""
+@dataclass(frozen=True)
+class Known:
+    """A finding of the base image or of a baseline: the callees it had (None: not
+    recorded, as in a baseline of format 1), and whether a rule allowed it."""
+
+    callees: frozenset[str] | None = None
+    suppressed: bool = False
+
+
+def known_from(findings: list[Finding]) -> dict[str, Known]:
+    """The base image's findings (allowed ones too) by fingerprint."""
+    return {f.fingerprint: Known(frozenset(f.callees), bool(f.suppressed)) for f in findings}
+
+
+def read_baseline(path: Path) -> dict[str, Known]:
+    """The findings of an entrycheck-baseline file (--write-baseline writes one), by
+    fingerprint."""
     data = safeio.read_json(path, "baseline", MAX_BASELINE)
     where = safeio.shown(path)
-    if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
+    if not isinstance(data, dict) or data.get("format") not in BASELINE_FORMATS:
         raise EntrycheckError(f"{where}: not an {BASELINE_FORMAT} file (write one with "
                               "check --write-baseline)")
     findings = data.get("findings")
     if not isinstance(findings, list):
         raise EntrycheckError(f"{where}: bad baseline: `findings` must be a list")
-    out = set()
+    out = {}
     for i, item in enumerate(findings):
         fp = item.get("fingerprint") if isinstance(item, dict) else None
         if not isinstance(fp, str) or not fp:
             raise EntrycheckError(f"{where}: bad baseline: finding {i} has no fingerprint "
                                   "string")
-        out.add(fp)
+        callees = item.get("callees")
+        if callees is not None and not (isinstance(callees, list)
+                                        and all(isinstance(c, str) for c in callees)):
+            raise EntrycheckError(f"{where}: bad baseline: finding {i}'s callees must be a "
+                                  "list of names")
+        out[fp] = Known(None if callees is None else frozenset(callees),
+                        bool(item.get("suppressed")))
     return out
 
 
 def baseline_json(findings: list[Finding]) -> dict:
-    """The unsuppressed findings as an entrycheck-baseline/1 document."""
+    """The findings, allowed ones marked, as an entrycheck-baseline document."""
     return {"format": BASELINE_FORMAT,
             "findings": [{"fingerprint": f.fingerprint, "rule": f.rule, "entry": f.entry,
-                          "symbol": f.symbol} for f in findings if not f.suppressed]}
+                          "symbol": f.symbol, "callees": list(f.callees),
+                          **({"suppressed": True} if f.suppressed else {})}
+                         for f in findings]}
+
+
+def compare(findings: list[Finding], known: dict[str, Known]) -> list[Finding]:
+    """The findings as the check reports them against what is known (base, baseline): a
+    known finding is active again only for callees it did not have, and then even where a
+    rule allows it (an allowance covers what its root led to at the base, not a new call
+    added below it)."""
+    out = []
+    for f in findings:
+        was = known.get(f.fingerprint)
+        new = () if was is None or was.callees is None else \
+            tuple(sorted(set(f.callees) - was.callees))
+        if new:
+            f = replace(f, new_callees=new, suppressed=None)
+        out.append(f)
+    return out
 
 
 def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
-           base: Analysis | None, known: set[str], fail_on: str,
+           base: Analysis | None, known: dict[str, Known], fail_on: str,
            warnings: list[str] = (), source_roots: list[str] = (),
            rules_url: str | None = None) -> dict:
     """The versioned JSON report every output format is derived from; `warnings`: what
     the check could not use (DWARF that does not parse); `source_roots`: where source
     file names start (SARIF makes them relative); `rules_url`: rules/README.md online."""
-    active = [f for f in findings if not f.suppressed and f.fingerprint not in known]
+    findings = compare(findings, known)
+    active = [f for f in findings if not f.suppressed
+              and (f.fingerprint not in known or f.new_callees)]
     threshold = SEVERITIES.index(fail_on)
     failing = [f for f in active if SEVERITIES.index(f.severity) <= threshold]
     summary = {s: sum(1 for f in active if f.severity == s) for s in SEVERITIES}
     summary["suppressed"] = sum(1 for f in findings if f.suppressed)
-    summary["known"] = sum(1 for f in findings if f.fingerprint in known and not f.suppressed)
+    summary["known"] = sum(1 for f in findings if f.fingerprint in known and not f.suppressed
+                           and not f.new_callees)
     return {
         "format": FORMAT,
         "image": analysis.image,

@@ -22,6 +22,8 @@ def text(report: dict) -> str:
         if f.get("callees"):
             lines.append(f"  and through it {counted(len(f['callees']), 'function')}: "
                          f"{', '.join(f['callees'])}")
+        if f.get("new_callees"):
+            lines.append(f"  new below it since the base: {', '.join(f['new_callees'])}")
     s = report["summary"]
     lines += [f"{report['image']}: warning: entrycheck: {w}" for w in report.get("warnings", ())]
     lines.append(f"entrycheck: {counted(s['error'], 'error')}, "
@@ -57,6 +59,8 @@ def junit(report: dict) -> str:
             failure.text = "\n".join(f"{f['symbol']}: {f['message']} ({' > '.join(f['chain'])})"
                                      + (f"; callees: {', '.join(f['callees'])}"
                                         if f.get("callees") else "")
+                                     + (f"; new since the base: {', '.join(f['new_callees'])}"
+                                        if f.get("new_callees") else "")
                                      for f in found)
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(len(by_case)))

@@ -32,10 +32,12 @@ from entrycheck.knowledge import x86
 
 MATCHER_KEYS = ("function", "inlined", "data", "instruction")
 REQUIREMENTS = ("reached_by_all", "not_reached_by", "native_only")
-GENERIC = ("native_only_init",)
-FIELDS = ("entry", "symbol", "function", "reference")  # what a finding's message may name
+# native_only_init: before the paths converge; native_only_boot: over the whole boot
+GENERIC = ("native_only_init", "native_only_boot")
+FIELDS = ("entry", "symbol", "function", "reference", "point")  # what a message may name
 _KEYS = {"id", "title", "severity", "message", "references", "match", "require", "allow",
-         "generic", "allow_functions", "allow_roots", "bits", "help", "help_uri"}
+         "generic", "allow_functions", "allow_roots", "allow_points", "bits", "help",
+         "help_uri"}
 _URI = re.compile(r"^https?://[^\s]+$")
 _ID = re.compile(r"^[A-Za-z][\w.-]*$")
 MAX_RULE_FILE = 1 << 20   # bytes
@@ -83,6 +85,8 @@ class Rule:
     allow: dict[str, str] = field(default_factory=dict)
     allow_functions: dict[str, str] = field(default_factory=dict)  # itself, any entry
     allow_roots: dict[str, dict[str, str]] = field(default_factory=dict)  # entry -> root
+    # native_only_boot: entry -> {hook slot the entry sets to its own target: reason}
+    allow_points: dict[str, dict[str, str]] = field(default_factory=dict)
     bits: int | None = None  # applies only to kernels of this width
     help: str | None = None  # more than the title says (markdown)
     help_uri: str | None = None  # default: the rule's section of rules/README.md
@@ -92,7 +96,8 @@ class Rule:
                 "message": self.message, "references": list(self.references),
                 "source": self.source, "help": self.help, "help_uri": self.help_uri,
                 "allow": dict(self.allow), "allow_functions": dict(self.allow_functions),
-                "allow_roots": {e: dict(r) for e, r in self.allow_roots.items()}}
+                "allow_roots": {e: dict(r) for e, r in self.allow_roots.items()},
+                "allow_points": {e: dict(r) for e, r in self.allow_points.items()}}
 
 
 class _Invalid(Exception):
@@ -236,11 +241,15 @@ def _rule(node: yaml.Node, source: str, known: frozenset[str]) -> Rule:
         for key in ("match", "require"):
             if key in fields:
                 raise _Invalid(fields[key][0], f"a generic rule takes no `{key}`")
+        if "allow_points" in fields and generic != "native_only_boot":
+            raise _Invalid(fields["allow_points"][0],
+                           "allow_points goes with `generic: native_only_boot`")
         return Rule(**common, generic=generic, allow_functions=_reasons(fields, "allow_functions"),
-                    allow_roots=_roots(fields, known))
+                    allow_roots=_per_entry(fields, "allow_roots", "function", known),
+                    allow_points=_per_entry(fields, "allow_points", "hook slot", known))
     if "match" not in fields or "require" not in fields:
         raise _Invalid(node, "a rule needs `match` and `require` (or `generic`)")
-    for key in ("allow_functions", "allow_roots"):
+    for key in ("allow_functions", "allow_roots", "allow_points"):
         if key in fields:
             raise _Invalid(fields[key][0], f"{key} goes with `generic`")
     requirement, entries = _requirement(fields["require"][1], known)
@@ -368,15 +377,16 @@ def _reasons_in(node: yaml.Node, key: str, known: frozenset[str] | None = None) 
     return out
 
 
-def _roots(fields: dict, known: frozenset[str]) -> dict[str, dict[str, str]]:
-    """allow_roots: entry name -> {root function: reason}."""
-    if "allow_roots" not in fields:
+def _per_entry(fields: dict, key: str, what: str,
+               known: frozenset[str]) -> dict[str, dict[str, str]]:
+    """allow_roots, allow_points: entry name -> {root function or hook slot: reason}."""
+    if key not in fields:
         return {}
     out = {}
-    for name, value in _mapping(fields["allow_roots"][1],
-                                "allow_roots maps entry names to {function: reason}").values():
+    for name, value in _mapping(fields[key][1],
+                                f"{key} maps entry names to {{{what}: reason}}").values():
         entry = _entry(name, known)
-        out[entry] = _reasons_in(value, f"allow_roots: {_short(entry)}")
+        out[entry] = _reasons_in(value, f"{key}: {_short(entry)}")
     return out
 
 

@@ -131,7 +131,8 @@ def _result(f: dict, index: dict[str, int], report: dict, roots: list[str]) -> d
         "message": {"text": _sentence(f"{f['entry']}: {f['symbol']}: {f['message']}")},
         "locations": [location],
         "partialFingerprints": {"entrycheck/v1": f["fingerprint"]},
-        "properties": {"entry": f["entry"], "callees": list(f.get("callees") or ())},
+        "properties": {"entry": f["entry"], "callees": list(f.get("callees") or ()),
+                       "new_callees": list(f.get("new_callees") or ())},
     }
     if f["chain"]:
         steps = [{"location": {"logicalLocations": [{"name": name, "kind": "function"}],

@@ -26,6 +26,9 @@ MAX_TABLE = 512          # entries of a jump table read at most
 MAX_AUX = 64             # bytes of one .altinstr_aux snippet
 MAX_INSTRUCTIONS = 1 << 18  # per function: a bound on hostile or huge inputs
 
+Regs = dict[int, tuple[int | None, int | None]]  # register -> (value, slot it came from)
+Work = tuple[int, int, Regs | None]  # a run to decode: start, mode, registers known there
+
 ARG_REGISTERS = {64: ("rdi", "rsi", "rdx", "rcx", "r8", "r9"), 32: ("eax", "edx", "ecx")}
 
 
@@ -116,21 +119,21 @@ class FunctionDecoder:
         facts = FunctionFacts(func.start, mode)
         data = self.view.read(func.start, func.end - func.start) or b""
         run = _Run(self, func, data, facts)
-        self._drain(run, [(s, mode) for s in (list(starts) or [func.start])])
+        self._drain(run, [(s, mode, None) for s in (list(starts) or [func.start])])
         for start, condition in conditional:
             first = len(facts.sites)
-            self._drain(run, [(start, mode)])
+            self._drain(run, [(start, mode, None)])
             for i in range(first, len(facts.sites)):
                 facts.sites[i] = facts.sites[i]._replace(condition=condition)
         return facts
 
     @staticmethod
-    def _drain(run: _Run, work: list[tuple[int, int]]) -> None:
+    def _drain(run: _Run, work: list[Work]) -> None:
         func, facts = run.func, run.facts
         while work and facts.instructions < MAX_INSTRUCTIONS:
-            start, run_mode = work.pop()
+            start, run_mode, regs = work.pop()
             if func.start <= start < func.end and start not in run.seen:
-                run.go(start, run_mode, work)
+                run.go(start, run_mode, work, regs)
 
 
 class _Run:
@@ -146,8 +149,11 @@ class _Run:
             self.decoders[mode] = dec.decoder(mode, self.data, self.func.start)
         return self.decoders[mode]
 
-    def go(self, start: int, mode: int, work: list[tuple[int, int]]) -> None:
-        """Decode from `start` until the run ends; queue local branch targets on `work`.
+    def go(self, start: int, mode: int, work: list[Work], known: Regs | None = None) -> None:
+        """Decode from `start` until the run ends, with the registers `known` there; queue
+        local branch targets on `work`, with what the registers hold at the branch (the
+        taken side of `test %rax,%rax; jne 1f; ... 1: call *%rax` calls what %rax was
+        loaded with).
 
         The loop is the hot path of the whole analysis: it reads as few fields of each
         instruction as it can (its code, through one table, gives flow and category)."""
@@ -157,7 +163,7 @@ class _Run:
         decoder = self._decoder(mode)
         decoder.position = start - func.start
         decoder.ip = start
-        regs: dict[int, tuple[int | None, int | None]] = {}  # register -> (value, slot)
+        regs: Regs = known if known is not None else {}  # register -> (value, slot)
         stack: list[tuple[int | None, int | None]] = []
         last = None
         end = func.end
@@ -248,9 +254,9 @@ class _Run:
                     if func.start <= target < end:
                         if flow == _UNCONDITIONAL:
                             if target not in seen:
-                                work.append((target, mode))
+                                work.append((target, mode, regs))
                             return
-                        work.append((target, mode))
+                        work.append((target, mode, dict(regs) if regs else None))
                         continue
                     aux_end = next((hi for lo, hi in d.aux if lo <= target < hi), None)
                     if aux_end is not None:
@@ -315,7 +321,7 @@ class _Run:
             if flow == dec.CONDITIONAL_BRANCH or flow == dec.UNCONDITIONAL_BRANCH:
                 target = ins.near_branch_target
                 if func.start <= target < func.end:
-                    work.append((target, mode))
+                    work.append((target, mode, None))
                 if flow == dec.UNCONDITIONAL_BRANCH:
                     return
             elif flow != dec.NEXT:
@@ -399,7 +405,7 @@ class _Run:
             held = regs.get(reg)
             local = d.view.code_target(held[0]) if held else None
             if local is not None and func.start <= local < func.end and not call:
-                work.append((local, mode))
+                work.append((local, mode, None))
                 return True
             self._through_register(ins, call, reg, mode, regs)
             return not call
@@ -413,7 +419,7 @@ class _Run:
         if not call and ins.memory_index != Register.NONE and ins.memory_base == Register.NONE:
             targets = self._jump_table(ins, mode)
             if targets:
-                work.extend((t, mode) for t in targets)
+                work.extend((t, mode, None) for t in targets)
                 facts.sites.append(Site(ins.ip, False, How.TABLE, None, mode))
                 return True
         facts.sites.append(Site(ins.ip, call, How.MEMORY, None, mode))
@@ -478,7 +484,7 @@ class _Run:
         else:
             target = None
         if target is not None and self.func.start <= target < self.func.end:
-            work.append((target, long_mode))
+            work.append((target, long_mode, None))
             facts.switches.append((ins.ip, target, long_mode))
             return
         facts.sites.append(Site(ins.ip, False, How.STACK, target, long_mode, slot))

@@ -119,7 +119,7 @@ def test_fifos_never_hang(tmp_path, argv):
 
 
 @pytest.mark.parametrize(("content", "fragment"), [
-    ("[]", "not an entrycheck-baseline/1 file"),
+    ("[]", "not an entrycheck-baseline/2 file"),
     ("[" * 100000, "nests deeper than 64 levels"),
 ])
 def test_baselines(tmp_path, fails, content, fragment):
