@@ -174,6 +174,15 @@ next_fn2:
     ret
 next_fn2_end:
 
+optional_hook:              # if (hook && !hook()): the taken side calls what was loaded
+    mov empty_slot(%rip), %rax
+    test %rax, %rax
+    jne 1f
+    ret
+1:  call *%rax
+    ret
+optional_hook_end:
+
 conditional:
     call g
     ret
@@ -201,7 +210,7 @@ NAMES = ["g", "h", "panic_fn", "return_thunk", "thunk_rax", "mov_jmp", "lea_call
          "xor_clobbers", "own_address", "far_return", "through_slot", "stores", "arguments",
          "privileged", "via_aux", "int3_resumes", "int3_padding", "ud1_resumes", "ud2_traps",
          "bug_suffix", "panic_suffix", "jump_table", "thunks", "falls", "next_fn",
-         "falls_after_call", "next_fn2", "conditional"]
+         "falls_after_call", "next_fn2", "optional_hook", "conditional"]
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +276,16 @@ def test_slots_known_and_empty(snip, functions):
         How.SLOT, False, None, snip["empty_slot"])
     assert facts.data_refs == [snip["slot"], snip["empty_slot"]]
     assert facts.returns  # a tail jump through an unknown slot may return
+
+
+def test_a_branch_target_starts_with_the_registers_at_the_branch(snip, functions):
+    """`x86_init.pci.arch_init && !x86_init.pci.arch_init()`: the call on the taken side
+    goes through %rax, loaded from the slot before the test: a slot site (a store into the
+    slot, such as Xen PV's pci_xen_init, then gives its target), not an unknown register."""
+    facts = decode(snip, functions, "optional_hook")
+    site, = facts.sites
+    assert (site.how, site.call, site.target, site.slot) == (
+        How.REGISTER, True, None, snip["empty_slot"])
 
 
 def test_stores_of_code_addresses(snip, functions):
