@@ -95,6 +95,7 @@ class GraphBuilder:
         self._decided: dict[tuple[int, int, int, str], Decided | None] = {}
         self._holders: dict[int, Function | None] = {}  # code address -> its function
         self._keys: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one of each
+        self._labels: dict[int, str] = {}
 
     def _function_at(self, address: int) -> Function | None:
         """The function holding a code address (remembered: calls share their targets)."""
@@ -190,6 +191,14 @@ class GraphBuilder:
                 found = Decided(live, dead)
         self._decided[key] = found
         return found
+
+    def label(self, func: Function) -> str:
+        """The function's name for people (`name@file.c` where static names repeat),
+        made once for all entries."""
+        label = self._labels.get(func.start)
+        if label is None:
+            label = self._labels[func.start] = self.functions.label(func)
+        return label
 
     def data_names(self, func: Function, mode: int, at: int) -> tuple[str, ...]:
         """Names of the data symbols a function references (cpu_tlbstate, pv_ops...)."""
@@ -438,9 +447,8 @@ class Walk:
             return
         self.seen.add(key)
         if func.start not in self.nodes:
-            self.nodes[func.start] = Node(func.start, self.ctx.functions.label(func),
-                                          func.section, mode, self.ctx.kind,
-                                          returns=func.start in self.b.thunks)
+            self.nodes[func.start] = Node(func.start, self.b.label(func), func.section, mode,
+                                          self.ctx.kind, func.start in self.b.thunks)
         if func.start not in self.stop or func.start == self.root:
             self.queue.append((func, mode, at))
 

@@ -89,7 +89,7 @@ class Ops(Resolver):
         stores = walk.scratch(self.name).get("stores", ())
         if not stores:
             return
-        spine = self._spine(walk)
+        spine = self._spine(walk, {by for _, _, by, _ in stores})
         by_storer: dict[tuple[int, int], dict[int, set[int]]] = {}
         for slot, value, by, address in stores:
             if by in spine:
@@ -140,18 +140,24 @@ class Ops(Resolver):
                 must = must | self.must(func, mode, target, entry)
         return must
 
-    def _spine(self, walk) -> set[int]:
+    def _spine(self, walk, storers: set[int]) -> set[int]:
         """Functions that run whenever the entry boots: the root, and the callees of
-        must-execute call sites of spine functions."""
+        must-execute call sites of spine functions; as far as it takes to tell which of
+        the `storers` are on it (the search stops once all are)."""
         spine = {walk.root}
         queue = deque([walk.root])
-        while queue:
+        missing = storers - spine
+        while queue and missing:
             addr = queue.popleft()
+            calls = [(callee, edge) for callee, number in walk.succ.get(addr, {}).items()
+                     if callee not in spine and (edge := walk.edge(number)).kind in _CONTROL
+                     and not edge.condition]
+            if not calls:
+                continue  # no must-execute set needed: nothing it could add
             must = self._always(walk, addr)
-            for callee, number in walk.succ.get(addr, {}).items():
-                edge = walk.edge(number)
-                if callee not in spine and edge.kind in _CONTROL and edge.site in must \
-                        and not edge.condition:
+            for callee, edge in calls:
+                if callee not in spine and edge.site in must:
                     spine.add(callee)
                     queue.append(callee)
+                    missing.discard(callee)
         return spine
