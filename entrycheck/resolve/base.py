@@ -75,6 +75,8 @@ class ImageContext:
                         for s in image.sections if s.alloc and s.size)
         self._starts = [r[0] for r in ranges]
         self._ranges = ranges
+        # the lowest and highest+1 addresses of the allocated sections
+        self.extent = (ranges[0][0], max(r[1] for r in ranges)) if ranges else (0, 0)
         self._slots: dict[int, int | None] = {}
         self._pointers: dict[int, int | None] = {}
         self._btf_read: tuple[Btf | None] | None = None

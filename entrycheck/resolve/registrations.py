@@ -16,10 +16,13 @@ class Registrations(Resolver):
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
         image, out = self.ctx.image, []
+        low, high = self.ctx.extent
         for site in facts.sites:
             if site.how != How.DIRECT or not site.call or not site.args:
                 continue
             for _, value in site.args:
+                if not low <= value < high:  # a plain number (flags, sizes, ids)
+                    continue
                 section = image.section_at(value)
                 if section is None or section.executable:
                     continue

@@ -8,10 +8,17 @@ from entrycheck.resolve.base import ImageContext
 MAX_OBJECT = 1 << 16  # bytes of one object looked at (an LSM's hook list is ~10 KiB)
 
 
-def code_pointers(ctx: ImageContext, address: int) -> list[tuple[int, int]]:
+def code_pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:
     """(slot, function start) stored in the data object that holds `address`."""
-    return [(s, t) for s, t in pointers(ctx, address)
-            if ctx.functions.starting_at(t) is not None]
+    bounds = _object(ctx, address)
+    if bounds is None:
+        return ()
+    memo = ctx.memo("code pointers")
+    found = memo.get(bounds)
+    if found is None:
+        found = memo[bounds] = tuple((s, t) for s, t in _in_object(ctx, *bounds)
+                                     if ctx.functions.starting_at(t) is not None)
+    return found
 
 
 def pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:
