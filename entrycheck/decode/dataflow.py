@@ -204,20 +204,10 @@ class _Run:
                             if base in (_RIP, _EIP):
                                 data_refs.append(ins.ip_rel_memory_address & MASK64)
                                 continue
-                            slot, array = self._memory(ins, mode, regs)
-                            if slot is not None:
-                                data_refs.append(slot)
-                            elif array is not None:
-                                data_refs.append(array)
-                                facts.data_addrs.append(array)
+                            self._refer(ins, mode, regs)
                             continue
                     if kind == _MEMORY:  # an operand that may name data, nothing tracked
-                        slot, array = self._memory(ins, mode, regs)
-                        if slot is not None:
-                            data_refs.append(slot)
-                        elif array is not None:
-                            data_refs.append(array)
-                            facts.data_addrs.append(array)
+                        self._refer(ins, mode, regs)
                         if regs and ins.op0_kind == _REGISTER and not (
                                 ins.mnemonic in _SELF_TESTS and ins.op1_kind == _REGISTER
                                 and ins.op1_register == ins.op0_register):
@@ -442,6 +432,17 @@ class _Run:
             out.append(target)
         return out
 
+    def _refer(self, ins: Instruction, mode: int, regs: dict) -> int | None:
+        """Record the data a memory operand names (a slot, or an array's object); the
+        slot, if any."""
+        slot, array = self._memory(ins, mode, regs)
+        if slot is not None:
+            self.facts.data_refs.append(slot)
+        elif array is not None:
+            self.facts.data_refs.append(array)
+            self.facts.data_addrs.append(array)
+        return slot
+
     def _memory(self, ins: Instruction, mode: int,
                 regs: dict) -> tuple[int | None, int | None]:
         """(slot, array) a memory operand names: the slot is an exact address (rip-relative,
@@ -496,14 +497,7 @@ class _Run:
         full = d._full
         if bits & dec.PRIVILEGED:
             facts.privileged.append(dec.text(ins))
-        slot = None
-        if bits & dec.MEMORY:
-            slot, array = self._memory(ins, mode, regs)
-            if slot is not None:
-                facts.data_refs.append(slot)
-            elif array is not None:
-                facts.data_refs.append(array)
-                facts.data_addrs.append(array)
+        slot = self._refer(ins, mode, regs) if bits & dec.MEMORY else None
         if bits & dec.FLAGS_ONLY:
             return  # test/cmp/bt: registers keep their values
         if not bits & dec.TRACKED:
