@@ -9,6 +9,7 @@ from entrycheck.model import EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
 
 TRAMPOLINE_PREFIX = "__SCT__"
+STATIC_CALL_KEY_PREFIX = "__SCK__"  # the key: the trampoline's current target, as data
 
 
 class StaticCalls(Resolver):

@@ -1,9 +1,12 @@
 """The pointers a data object holds: by the relocations inside it where the image keeps
-them, else pointer-sized words that point into the image."""
+them, else pointer-sized words that point into the image. A static call's key
+(`__SCK__name`) is no such object: the target it holds is the trampoline's, which the
+static-calls resolver follows (and replaces where the entry's path updates it)."""
 
 from __future__ import annotations
 
 from entrycheck.resolve.base import ImageContext
+from entrycheck.resolve.static_call import STATIC_CALL_KEY_PREFIX
 
 MAX_OBJECT = 1 << 16  # bytes of one object looked at (an LSM's hook list is ~10 KiB)
 
@@ -37,7 +40,8 @@ def _object(ctx: ImageContext, address: int) -> tuple[int, int] | None:
 
 def _find_object(ctx: ImageContext, address: int) -> tuple[int, int] | None:
     sym = ctx.image.symbol_covering(address)
-    if sym is None or not sym.size or sym.size > MAX_OBJECT:
+    if sym is None or not sym.size or sym.size > MAX_OBJECT \
+            or sym.name.startswith(STATIC_CALL_KEY_PREFIX):
         return None
     section = ctx.image.section_at(sym.value)
     if section is None or section.executable:

@@ -59,3 +59,20 @@ def test_sid_why_idt_setup(capsys, sid, function):
     assert out["chain"][0] == "startup_64" and out["chain"][-1] == function
     assert "start_kernel" in out["chain"]
     assert all(link["edge"].get("condition") is None for link in out["links"][1:])
+
+
+def test_sid_xen_pv_only_before_convergence(capsys, sid):
+    """pin_pagetable_pfn (xen_setup_kernel_pagetable pins the page tables) is Xen PV's own
+    early init. init_cpu_devs is not: in 7.x it is called from early_cpu_init (setup_arch,
+    after the paths converge, on both entries) and from xen_get_vendor, which only the
+    HVM hypercall stub reaches (xen_hypercall_hvm > __xen_hypercall_setfunc), and
+    xen_start_kernel retargets the xen_hypercall static call to xen_hypercall_pv before
+    its first hypercall (static_call_update_early ahead of xen_setup_features)."""
+    out = query(capsys, "skip", sid, "--entry", "xen-pv")
+    own = {f["name"] for f in out["entry_only"]}
+    assert "pin_pagetable_pfn" in own and "init_cpu_devs" not in own
+    chain = query(capsys, "why", sid, "--entry", "xen-pv", "init_cpu_devs")["chain"]
+    assert chain[-3:] == ["setup_arch", "early_cpu_init", "init_cpu_devs"]
+    assert chain.index("x86_64_start_reservations") < chain.index("setup_arch")
+    hooks = query(capsys, "why", sid, "--entry", "xen-pv", "xen_hypercall_pv")["links"]
+    assert "__SCT__xen_hypercall (stored by xen_start_kernel)" in hooks[-1]["edge"]["via"]
