@@ -13,6 +13,8 @@ __initdata char boot_command_line[64] = "console=ttyS0";
 noinline __init void setup_arch(void)
 {
 	pv_ops.cpu.write_cr4(cpu_tlbstate.cr4 | 0x80UL);	/* indirect call through pv_ops */
+	register_console(&early_con);
+	init_hypervisor_platform(hypervisors, 1);
 	arch_setup_done = (unsigned long)boot_command_line;
 }
 

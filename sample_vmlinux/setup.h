@@ -24,6 +24,14 @@ void setup_arch(void);
 void run_init_process(void (*fn)(void));
 __noreturn void rest_init(void);
 
+/* console.c */
+struct console;
+struct hypervisor_x86;
+extern struct console early_con;
+extern struct hypervisor_x86 *hypervisors[];
+void register_console(struct console *con);
+void init_hypervisor_platform(struct hypervisor_x86 **list, unsigned long count);
+
 /* cpu_common.c */
 void early_cpu_init(void);
 

@@ -37,7 +37,7 @@ EDGES = [
     ("x86_64_start_reservations", "call", "start_kernel"),
     ("start_kernel", "call", "setup_arch"), ("start_kernel", "call", "run_init_process"),
     ("start_kernel", "call", "rest_init"), ("rest_init", "call", "native_irq_disable"),
-    ("setup_arch", "pv_ops.cpu.write_cr4", "native_write_cr4"),
+    ("setup_arch", "pv_ops.cpu.write_cr4 (replaced on xen-pv)", "native_write_cr4"),
     ("setup_arch", "pv_ops.cpu.write_cr4 (xen-pv only)", "xen_write_cr4"),
     ("startup_xen", "jmp", "xen_start_kernel"),
     ("xen_start_kernel", "call", "xen_setup_features"), ("xen_start_kernel", "call", "clear_bss"),
@@ -50,7 +50,8 @@ EDGES = [
     ("x86_64_start_kernel", "call", "early_cpu_init"),
     ("early_cpu_init", "alternative (.altinstr_replacement)", "alt_only_helper"),
     ("early_cpu_init", "jump label (__jump_table target)", "static_key_only_helper"),
-    ("early_cpu_init", "call", "__SCT__early_hook"), ("__SCT__early_hook", "jmp", "default_early_hook"),
+    ("early_cpu_init", "call", "__SCT__early_hook"),
+    ("__SCT__early_hook", "jmp (replaced on xen-pv)", "default_early_hook"),
     ("early_cpu_init", "call", "__x86_indirect_thunk_rax"),
     ("early_cpu_init", "mov $fn,%rax+thunk", "thunk_target_fn"),
     ("early_cpu_init", "call", "early_cpu_set_mode"),
@@ -59,6 +60,9 @@ EDGES = [
     ("xen_start_kernel", "call", "__static_call_update"), ("xen_start_kernel", "call", "panic"),
     ("xen_start_kernel", "call", "__SCT__early_hook"),
     ("__SCT__early_hook", "static_call_update (xen-pv only)", "xen_early_hook"),
+    ("setup_arch", "call", "register_console"), ("setup_arch", "call", "init_hypervisor_platform"),
+    ("setup_arch", "registration: register_console(&early_con)", "early_con_write"),
+    ("setup_arch", "data object: hypervisors[] > sample_hypervisor", "detect_sample_hypervisor"),
 ]
 
 # 1. Entries.
@@ -123,9 +127,10 @@ stores = sorted(r[3] for r in rel if r[0] == ".rela.init.text" and r[2] == "R_X8
 check(stores == EXP["ops_table"]["xen_pv_stores"], f"xen_start_kernel stores {stores} into pv_ops")
 
 for src, kind, dst in EDGES:
-    if kind in ("call", "jmp"):
+    if kind.split()[0] in ("call", "jmp"):
+        insn = kind.split()[0]
         text = "\n".join(dis(src))
-        check(re.search(rf"\b{kind}\s+[0-9a-f]+ <{re.escape(dst)}>", text) is not None, f"{src} --{kind}--> {dst}")
+        check(re.search(rf"\b{insn}\s+[0-9a-f]+ <{re.escape(dst)}>", text) is not None, f"{src} --{insn}--> {dst}")
 lines = dis("secondary_startup_64")
 check(not re.search(r"\b(jmp|ret|lret)", lines[0]), "secondary_startup_64 falls through into common_startup_64")
 check(any("lret" in l for l in dis("secondary_startup_64")), "common_startup_64 ends in lretq")
@@ -143,7 +148,8 @@ for n in funcs:
     for l in dis(n):
         if re.search(r"\b(call|jmp)\s+\*", l):
             ind[n] = ind.get(n, 0) + 1
-check(ind == {"setup_arch": 1, "run_init_process": 1, "early_cpu_set_mode": 1}, f"indirect calls/jumps outside pvh_start_xen: {ind}")
+check(ind == {"setup_arch": 1, "run_init_process": 1, "early_cpu_set_mode": 1, "init_hypervisor_platform": 1},
+      f"indirect calls/jumps outside pvh_start_xen: {ind}")
 
 # 5. Reach over the edge table (pv_ops targets per entry as in README).
 def reach(entry, xen_pv):
@@ -154,9 +160,9 @@ def reach(entry, xen_pv):
             continue
         seen.add(n)
         for s, k, d in EDGES:
-            # pv_ops slots: xen-pv's own store replaces the static initializer (strong update);
-            # the static call keeps its default jmp and gains xen-pv's update
-            if s == n and ("xen-pv only" in k and xen_pv or "xen-pv only" not in k and ("pv_ops" not in k or not xen_pv)):
+            # pv_ops slots and the static call: xen-pv's own store (update) always runs first,
+            # so it replaces the static initializer (the trampoline's default jmp): a strong update
+            if s == n and ("xen-pv only" in k and xen_pv or "xen-pv only" not in k and ("replaced on xen-pv" not in k or not xen_pv)):
                 todo.append(d)
     # secondary_startup_64/verify_cpu are only entered through the inner label on these paths
     return sorted(seen)
