@@ -42,7 +42,7 @@ def ident(offset: int, value: int):
     (header("e_machine", 3), "an ELF64 file with machine EM_386"),
     (header("e_machine", 183), "not an x86 kernel (ELF machine EM_AARCH64)"),
     (section(".symtab", "link", 0xFFFF), ".symtab's sh_link=65535 is not a string table"),
-    (nobits(".altinstructions", 1 << 40), "altinstructions at 0xffffffff81005080 of 0x10000000000 bytes"),
+    (nobits(".altinstructions", 1 << 40), "at 0xffffffff81005080 of 0x10000000000 bytes"),
     (nobits(".altinstructions", 1 << 63), "runs past the 64-bit address space"),
     (section(".text", "offset", 1 << 62), "truncated: section .text"),
 ], ids=["shstrndx", "shnum-1", "shoff-2^63", "shentsize", "big-endian", "class", "em386",
