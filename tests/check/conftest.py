@@ -51,6 +51,15 @@ def build_variant(dest: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
     return src / "vmlinux"
 
 
+def merged(*edits: dict) -> dict:
+    """Several variants' edits as one (per file, in order)."""
+    out: dict[str, list] = {}
+    for edit in edits:
+        for name, changes in edit.items():
+            out.setdefault(name, []).extend(changes)
+    return out
+
+
 ANCHOR = "\tload_ucode_bsp();"  # in x86_64_start_kernel
 START_KERNEL = "noinline __init __noreturn void x86_64_start_kernel"
 

@@ -15,7 +15,7 @@ from entrycheck.cli import main
 from entrycheck.model import Edge, EdgeKind, EntryGraph, Node
 
 from ..conftest import ROOT
-from .conftest import ANCHOR, build_variant, native_call
+from .conftest import ANCHOR, build_variant, merged, native_call
 
 
 def graph(edges: list[tuple[int, int]], kinds: dict[tuple[int, int], EdgeKind] = (),
@@ -113,14 +113,6 @@ noinline __init void early_pi_root(void)
 \tearly_pi_helper();
 }
 """
-
-
-def merged(*edits: dict) -> dict:
-    out: dict[str, list] = {}
-    for edit in edits:
-        for name, changes in edit.items():
-            out.setdefault(name, []).extend(changes)
-    return out
 
 
 VARIANTS = {

@@ -12,7 +12,7 @@ import pytest
 
 from entrycheck.cli import main
 
-from .conftest import build_variant
+from .conftest import build_variant, merged
 
 # x86_init.oem.banner as the sample's `banner_ops.banner`: setup_arch calls through it,
 # native keeps default_banner (init code), xen_start_kernel sets xen_banner.
@@ -53,19 +53,11 @@ ALLOWED = RULE + """allow_points:
 """
 
 
-def with_edits(*edits: dict) -> dict:
-    out: dict[str, list] = {}
-    for edit in edits:
-        for name, changes in edit.items():
-            out.setdefault(name, []).extend(changes)
-    return out
-
-
 @pytest.fixture(scope="module")
 def kernels(tmp_path_factory) -> dict:
     return {"hook": build_variant(tmp_path_factory.mktemp("hook"), HOOK),
             "new-callee": build_variant(tmp_path_factory.mktemp("callee"),
-                                        with_edits(HOOK, NEW_CALLEE))}
+                                        merged(HOOK, NEW_CALLEE))}
 
 
 def check(capsys, tmp_path, image, rule: str, *argv: str) -> tuple[int, dict]:
