@@ -204,21 +204,9 @@ def store_entry(kind: str, key: list[str], data: Any, blobs: dict[str, bytes],
     tmp = None
     try:
         _make_private_dirs(path.parent)
-        body = json.dumps(data, separators=(",", ":")).encode()
-        parts = [zlib.compress(body, 1)]
-        sizes = []
-        for name, blob in blobs.items():
-            parts.append(zlib.compress(blob, 1))
-            sizes.append([name, len(parts[-1]), len(blob)])
-        crc = 0
-        for part in parts:
-            crc = zlib.crc32(part, crc)
-        header = json.dumps({"format": FORMAT, "key": key, "crc": crc,
-                             "data": len(parts[0]), "data_size": len(body),
-                             "blobs": sizes}, separators=(",", ":")).encode()
+        parts = entry_parts(key, data, blobs)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            f.write(header + b"\n")
             for part in parts:
                 f.write(part)
         os.replace(tmp, path)
@@ -228,6 +216,36 @@ def store_entry(kind: str, key: list[str], data: Any, blobs: dict[str, bytes],
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def entry_parts(key: list[str], data: Any, blobs: dict[str, bytes]) -> list[bytes]:
+    """An entry's bytes, in the order they are written: the header line, the deflated
+    data, each deflated blob."""
+    body = json.dumps(data, separators=(",", ":")).encode()
+    parts = [zlib.compress(body, 1)]
+    sizes = []
+    for name, blob in blobs.items():
+        parts.append(zlib.compress(blob, 1))
+        sizes.append([name, len(parts[-1]), len(blob)])
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    header = json.dumps({"format": FORMAT, "key": key, "crc": crc, "data": len(parts[0]),
+                         "data_size": len(body), "blobs": sizes}, separators=(",", ":"))
+    return [header.encode() + b"\n", *parts]
+
+
+def entry_contents(raw: bytes) -> tuple[list[str], Any, dict[str, bytes]]:
+    """(key, data, blobs) of an entry's bytes, all inflated and unchecked (for the tests
+    and the fuzz campaign, which rewrite entries)."""
+    line, _, rest = raw.partition(b"\n")
+    header = json.loads(line)
+    data = json.loads(zlib.decompress(rest[: header["data"]]))
+    blobs, pos = {}, header["data"]
+    for name, stored, _ in header["blobs"]:
+        blobs[name] = zlib.decompress(rest[pos : pos + stored])
+        pos += stored
+    return header["key"], data, blobs
 
 
 def _make_private_dirs(folder: Path) -> None:

@@ -5,16 +5,17 @@ trees and cache entries."""
 from __future__ import annotations
 
 import functools
-import json
 import os
 import random
 import shutil
 import struct
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from entrycheck.cache import entry_contents, entry_parts
 from fuzzing.common import (
     COMPRESSED,
     SAMPLE,
@@ -26,7 +27,7 @@ from fuzzing.common import (
     pick,
     special,
 )
-from fuzzing.documents import dump_json, mutate_json
+from fuzzing.documents import mutate_json
 
 # -- ELF ----------------------------------------------------------------------------------
 
@@ -376,16 +377,21 @@ def gen_cache(rng: random.Random, work: Path, corpus: Corpus) -> Case:
     elif kind == "garbage":
         victim.write_bytes(zlib.compress(pick(rng, (b"", b"\n", b"{}\n", b"[" * 100000,
                                                     b'{"format":"entrycheck-cache/2"}\n'))))
-    elif kind in ("forged", "blobs"):
-        body = zlib.decompress(raw)
-        head, _, rest = body.partition(b"\n")
-        header = json.loads(head)
+    elif kind in ("forged", "blobs"):  # well-formed entries (checksum and all) with odd insides
+        key, data, blobs = entry_contents(raw)
         if kind == "forged":
-            header["data"] = mutate_json(rng, header["data"])
-        else:
-            header["blobs"] = mutate_json(rng, header.get("blobs") or [])
-            rest = rest[: rng.randrange(len(rest) + 1)]
-        victim.write_bytes(zlib.compress(dump_json(header).encode() + b"\n" + rest))
+            data = mutate_json(rng, data)
+        elif blobs:
+            name = pick(rng, sorted(blobs))
+            blob = blobs[name]
+            blobs[name] = pick(rng, (blob[: rng.randrange(len(blob) + 1)], rng.randbytes(17),
+                                     blob + b"\xff", b""))
+        limit = sys.get_int_max_str_digits()
+        sys.set_int_max_str_digits(0)  # the mutated data may hold integers of any length
+        try:
+            victim.write_bytes(b"".join(entry_parts(key, data, blobs)))
+        finally:
+            sys.set_int_max_str_digits(limit)
     elif kind == "group-write":
         victim.chmod(0o664)
     elif kind == "other-owner":
