@@ -25,6 +25,7 @@ MASK64 = dec.MASK64
 MAX_TABLE = 512          # entries of a jump table read at most
 MAX_AUX = 64             # bytes of one .altinstr_aux snippet
 MAX_INSTRUCTIONS = 1 << 18  # per function: a bound on hostile or huge inputs
+MAX_REDECODES = 8  # decodes of one function to settle its joins, then none carries registers
 
 Regs = dict[int, tuple[int | None, int | None]]  # register -> (value, slot it came from)
 Work = tuple[int, int, Regs | None]  # a run to decode: start, mode, registers known there
@@ -116,33 +117,86 @@ class FunctionDecoder:
         """Facts of `func` decoded in `mode` from `starts` (default: its start), then from
         `conditional` starts (code that runs only once patched in: a static key's target):
         the sites only they reach carry the condition."""
-        facts = FunctionFacts(func.start, mode)
         data = self.view.read(func.start, func.end - func.start) or b""
-        run = _Run(self, func, data, facts)
-        self._drain(run, [(s, mode, None) for s in (list(starts) or [func.start])])
+        starts, conditional = list(starts) or [func.start], list(conditional)
+        plain: set[int] | None = set()  # branch targets decoded without the branch's registers
+        for _ in range(MAX_REDECODES):
+            facts, joins = self._decode_once(func, mode, data, starts, conditional, plain)
+            if not joins - plain:
+                return facts
+            plain |= joins
+        return self._decode_once(func, mode, data, starts, conditional, None)[0]
+
+    def _decode_once(self, func: Function, mode: int, data: bytes, starts: list[int],
+                     conditional: list[tuple[int, str]], plain: set[int] | None
+                     ) -> tuple[FunctionFacts, set[int]]:
+        """One decode; the branch targets where another way in disagrees with the
+        registers the branch carried (`plain` ones start with none; None: none do)."""
+        facts = FunctionFacts(func.start, mode)
+        run = _Run(self, func, data, facts, plain)
+        self._drain(run, [(s, mode, None) for s in starts])
         for start, condition in conditional:
             first = len(facts.sites)
             self._drain(run, [(start, mode, None)])
             for i in range(first, len(facts.sites)):
                 facts.sites[i] = facts.sites[i]._replace(condition=condition)
-        return facts
+        return facts, run.joins
 
     @staticmethod
     def _drain(run: _Run, work: list[Work]) -> None:
         func, facts = run.func, run.facts
         while work and facts.instructions < MAX_INSTRUCTIONS:
             start, run_mode, regs = work.pop()
-            if func.start <= start < func.end and start not in run.seen:
+            if not func.start <= start < func.end:
+                continue
+            if start in run.seen:
+                run.arrive(start, regs)
+            else:
                 run.go(start, run_mode, work, regs)
 
 
 class _Run:
-    """Straight-line decoding state for one function."""
+    """Straight-line decoding state for one function.
 
-    def __init__(self, d: FunctionDecoder, func: Function, data: bytes, facts: FunctionFacts):
+    A branch target starts with the registers known at the branch (the taken side of
+    `test %rax,%rax; jne 1f; ... 1: call *%rax` calls what %rax was loaded with). A run is
+    decoded once, by the first way in; every later way in (another branch, a fall-through
+    into its code) is compared with what the run started with, and where they may differ
+    the target is a join: the function is decoded again with the joins starting plain.
+    Code a run falls into keeps the run's registers even where a branch joins it later
+    (`x = g; if (c) x = h; x()` laid out with the assignment on the fall-through): an
+    approximation of the run-based decoding, older than the carried registers."""
+
+    def __init__(self, d: FunctionDecoder, func: Function, data: bytes, facts: FunctionFacts,
+                 plain: set[int] | None):
         self.d, self.func, self.data, self.facts = d, func, data, facts
-        self.seen: set[int] = set()
+        self.seen: dict[int, int] = {}  # instruction -> the start of the run that decoded it
         self.decoders = {}
+        self.plain = plain  # targets that start without the branch's registers (None: all)
+        self.carried: dict[int, Regs] = {}  # run start -> the registers it started with
+        self.joins: set[int] = set()
+
+    def _carried(self, regs: Regs) -> Regs | None:
+        """What a branch carries to its target: registers that hold a code address or a
+        slot's contents (what a call through the register would need), not plain numbers
+        (constants for arguments do not matter past a branch, and would only make joins)."""
+        code_target = self.d.view.code_target
+        kept = {r: held for r, held in regs.items()
+                if held[1] is not None or code_target(held[0]) is not None}
+        return kept or None
+
+    def arrive(self, ip: int, regs: Regs | None) -> None:
+        """Another way into decoded code at `ip`, with `regs`: a join, unless it agrees with
+        what the run there started with (or the run started with nothing known)."""
+        if not self.carried:
+            return
+        carried = self.carried.get(self.seen[ip])
+        if carried is None:
+            return
+        owner = self.seen[ip]
+        if ip == owner and regs and all(regs.get(r) == held for r, held in carried.items()):
+            return
+        self.joins.add(owner)
 
     def _decoder(self, mode: int):
         if mode not in self.decoders:
@@ -150,10 +204,8 @@ class _Run:
         return self.decoders[mode]
 
     def go(self, start: int, mode: int, work: list[Work], known: Regs | None = None) -> None:
-        """Decode from `start` until the run ends, with the registers `known` there; queue
-        local branch targets on `work`, with what the registers hold at the branch (the
-        taken side of `test %rax,%rax; jne 1f; ... 1: call *%rax` calls what %rax was
-        loaded with).
+        """Decode from `start` until the run ends, with the registers `known` there (see
+        the class); queue local branch targets on `work` with the registers at the branch.
 
         The loop is the hot path of the whole analysis: it reads as few fields of each
         instruction as it can (its code, through one table, gives flow and category)."""
@@ -163,7 +215,11 @@ class _Run:
         decoder = self._decoder(mode)
         decoder.position = start - func.start
         decoder.ip = start
-        regs: Regs = known if known is not None else {}  # register -> (value, slot)
+        if known and self.plain is not None and start not in self.plain:
+            self.carried[start] = dict(known)
+            regs: Regs = known  # register -> (value, slot)
+        else:
+            regs = {}
         stack: list[tuple[int | None, int | None]] = []
         last = None
         end = func.end
@@ -174,8 +230,9 @@ class _Run:
         try:
             for ins in decoder:
                 if ip in seen:
+                    self.arrive(ip, regs)
                     return
-                seen.add(ip)
+                seen[ip] = start
                 nxt = ip + ins.len
                 code = ins.code
                 kind = kinds[code]
@@ -243,10 +300,12 @@ class _Run:
                         suffix = len(facts.sites) + (not func.start <= target < end)
                     if func.start <= target < end:
                         if flow == _UNCONDITIONAL:
-                            if target not in seen:
-                                work.append((target, mode, regs))
+                            if target in seen:
+                                self.arrive(target, regs)
+                            else:
+                                work.append((target, mode, self._carried(regs)))
                             return
-                        work.append((target, mode, dict(regs) if regs else None))
+                        work.append((target, mode, self._carried(regs) if regs else None))
                         continue
                     aux_end = next((hi for lo, hi in d.aux if lo <= target < hi), None)
                     if aux_end is not None:

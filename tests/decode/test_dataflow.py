@@ -174,6 +174,27 @@ next_fn2:
     ret
 next_fn2_end:
 
+jump_join:                  # x = g; if (c) x = h; x(): two ways into 3, two values
+    movq $g, %rax
+    cmpb $0, feature(%rip)
+    je 2f
+    jmp 3f
+2:  movq $h, %rax
+3:  call *%rax
+    ret
+jump_join_end:
+
+agreeing_join:              # both ways into 1 hold g: the join keeps it
+    movq $g, %rax
+    cmpb $0, feature(%rip)
+    je 1f
+    cmpb $1, feature(%rip)
+    je 1f
+    ret
+1:  call *%rax
+    ret
+agreeing_join_end:
+
 optional_hook:              # if (hook && !hook()): the taken side calls what was loaded
     mov empty_slot(%rip), %rax
     test %rax, %rax
@@ -210,7 +231,7 @@ NAMES = ["g", "h", "panic_fn", "return_thunk", "thunk_rax", "mov_jmp", "lea_call
          "xor_clobbers", "own_address", "far_return", "through_slot", "stores", "arguments",
          "privileged", "via_aux", "int3_resumes", "int3_padding", "ud1_resumes", "ud2_traps",
          "bug_suffix", "panic_suffix", "jump_table", "thunks", "falls", "next_fn",
-         "falls_after_call", "next_fn2", "optional_hook", "conditional"]
+         "falls_after_call", "next_fn2", "optional_hook", "jump_join", "agreeing_join", "conditional"]
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +307,20 @@ def test_a_branch_target_starts_with_the_registers_at_the_branch(snip, functions
     site, = facts.sites
     assert (site.how, site.call, site.target, site.slot) == (
         How.REGISTER, True, None, snip["empty_slot"])
+
+
+def test_a_join_of_different_values_knows_none(snip, functions):
+    """Where two ways into a branch target bring different registers, the target is
+    decoded again without them: the call is unresolved, not resolved to one path's value
+    (the way in decoded first must not decide for the other)."""
+    facts = decode(snip, functions, "jump_join")
+    site, = facts.sites
+    assert (site.how, site.target, site.slot) == (How.REGISTER, None, None)
+
+
+def test_a_join_of_the_same_values_keeps_them(snip, functions):
+    site, = decode(snip, functions, "agreeing_join").sites
+    assert (site.how, site.target) == (How.REGISTER, snip["g"])
 
 
 def test_stores_of_code_addresses(snip, functions):
