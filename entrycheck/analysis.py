@@ -297,7 +297,8 @@ class _LazyGraphs(Mapping):
                     name, gd["root"], table, [Unresolved(*u) for u in lists["unresolved"]],
                     dict(gd["resolved"]), [Unresolved(*u) for u in lists["handoffs"]],
                     [Hook(*h) for h in lists["hooks"]], [Pruned(*p) for p in lists["pruned"]])
-            except (KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
+            except (KeyError, TypeError, ValueError, IndexError, RecursionError,
+                    OverflowError) as exc:
                 raise cache.DamagedEntry(f"the cached graph of {name} is damaged ({exc}): "
                                          "remove the cache folder") from None
         return graph
@@ -306,9 +307,11 @@ class _LazyGraphs(Mapping):
         table = self._tables.get(name)
         if table is None:
             strings = Strings([str(t) for t in self._data["edge_strings"][name]])
-            prefix = f"edges:{name}/"
+            count = self._data["edge_counts"][name]
+            if not isinstance(count, int) or not 0 <= count <= cache.MAX_ENTRY_BYTES:
+                raise ValueError(f"edge count {count!r}")
             table = self._tables[name] = EdgeTable.from_blobs(
-                strings, _Prefixed(self._blobs, prefix), int(self._data["edge_counts"][name]))
+                strings, _Prefixed(self._blobs, f"edges:{name}/"), count)
         return table
 
     def __iter__(self):
@@ -356,12 +359,13 @@ def _from_data(data: dict, blobs: Mapping[str, bytes], image: Image) -> Analysis
 
 
 def _names(blobs: Mapping[str, bytes]) -> dict:
-    """The cached name index's data (a damaged one is an error, not a crash)."""
+    """The cached name index's data, checked (a damaged one is an error, not a crash)."""
     try:
         data = json.loads(blobs["names"])
-        if isinstance(data, dict) and isinstance(data.get("names"), dict) \
-                and isinstance(data.get("files"), dict):
-            return data
-    except (KeyError, ValueError, RecursionError):
+        names = {str(n): [int(a) for a in addrs] for n, addrs in data["names"].items()}
+        files = {str(int(a)): str(f) for a, f in data["files"].items()}
+        if all(isinstance(n, str) for n in data["names"]):
+            return {"names": names, "files": files}
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError):
         pass
     raise cache.DamagedEntry("the cached name index is damaged: remove the cache folder")

@@ -36,7 +36,9 @@ MAX_HEADER_BYTES = 1 << 20   # the JSON header line
 
 
 class DamagedEntry(EntrycheckError):
-    """A cache entry whose checksum held but whose blob does not inflate (made by hand)."""
+    """A cache entry whose checksum held but whose contents do not hold together (made by
+    hand): a blob that does not inflate, arrays that do not fit, a name index that does
+    not parse."""
 
 
 class Blobs(Mapping):

@@ -14,6 +14,7 @@ from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 from typing import ClassVar, NamedTuple
 
 from entrycheck.errors import EntrycheckError
@@ -444,16 +445,22 @@ class EdgeTable:
 
     @classmethod
     def from_blobs(cls, strings: Strings, blobs: Mapping[str, bytes],
-                   count: int | None = None) -> EdgeTable:
-        """A table read back from `blobs`' bytes, each column when first used."""
-        return cls(strings, _LazyArrays(cls.ARRAYS, blobs), count)
+                   count: int) -> EdgeTable:
+        """A table of `count` edges read back from `blobs`' bytes, each column when first
+        used and checked then (its length, and that its strings and kinds exist)."""
+        n = len(strings.items)
+        ranges = {"kind": (0, len(KIND_CODES)), "resolver": (0, n), "text": (-1, n),
+                  "via": (-1, n), "cond_text": (-1, n)}
+        return cls(strings, _LazyArrays(cls.ARRAYS, blobs, count, ranges), count)
 
 
 class _LazyArrays(Mapping):
-    """Column name -> array, made from its blob's bytes on first use."""
+    """Column name -> array of `count` items, made from its blob's bytes on first use;
+    values outside a column's range (low, high) make it damaged."""
 
-    def __init__(self, codes: dict[str, str], blobs: Mapping[str, bytes]):
-        self._codes, self._blobs = codes, blobs
+    def __init__(self, codes: dict[str, str], blobs: Mapping[str, bytes], count: int,
+                 ranges: dict[str, tuple[int, int]]):
+        self._codes, self._blobs, self._count, self._ranges = codes, blobs, count, ranges
         self._made: dict[str, array] = {}
 
     def __getitem__(self, name: str) -> array:
@@ -462,6 +469,10 @@ class _LazyArrays(Mapping):
             made = array(self._codes[name])
             try:
                 made.frombytes(self._blobs[name])
+                low, high = self._ranges.get(name, (None, None))
+                if len(made) != self._count or (low is not None and made and not (
+                        low <= min(made) and max(made) < high)):
+                    raise ValueError("length or values out of range")
             except (KeyError, ValueError) as exc:  # made by hand: the checksum held
                 raise EntrycheckError(f"a cached edge column ({name}) is damaged: "
                                       "remove the cache folder") from exc
@@ -584,7 +595,33 @@ class GraphTable:
 
     @classmethod
     def from_blobs(cls, edges: EdgeTable, blobs: dict[str, bytes]) -> GraphTable:
-        return cls(edges, _arrays(cls.ARRAYS, blobs))
+        """A table read back from its arrays' bytes; ValueError unless they fit together
+        (what the rest of the code indexes with is in range)."""
+        arrays = _arrays(cls.ARRAYS, blobs)
+        _check(arrays, len(edges), len(edges.strings.items))
+        return cls(edges, arrays)
+
+
+def _check(a: dict[str, array], edges: int, strings: int) -> None:
+    """Raise ValueError unless a graph's arrays are consistent (an entry made by hand)."""
+    n = len(a["addresses"])
+    if any(len(a[k]) != n for k in ("name", "section", "mode", "flags")) \
+            or len(a["offsets"]) != n + 1 or len(a["extra_off"]) != n + 1:
+        raise ValueError("node arrays of different lengths")
+    for off, items in (("offsets", ("dst", "eid", "kind", "cond")), ("extra_off", ("extra",))):
+        bounds = a[off]
+        if bounds[0] != 0 or any(x > y for x, y in pairwise(bounds)) \
+                or any(len(a[k]) != bounds[-1] for k in items):
+            raise ValueError(f"{off} do not bound their arrays")
+    for name, high in (("dst", n), ("eid", edges), ("kind", len(KIND_CODES)), ("cond", 2),
+                       ("name", strings), ("section", strings), ("extra", strings)):
+        column = a[name]
+        if column and not (min(column) >= 0 and max(column) < high):
+            raise ValueError(f"{name} out of range")
+    extra, bounds = a["extra"], a["extra_off"]
+    if any(bounds[i + 1] > bounds[i] and extra[bounds[i]] >= bounds[i + 1] - bounds[i]
+           for i in range(n)):
+        raise ValueError("extra counts out of range")
 
 
 class _NodeView(Mapping):

@@ -84,7 +84,8 @@ def test_edges_listed():
 def test_blobs_round_trip():
     g = sample_graph()
     edge_blobs, blobs = g.table.edges.blobs(), g.table.blobs()
-    edges = EdgeTable.from_blobs(Strings(g.table.edges.strings.items), edge_blobs)
+    edges = EdgeTable.from_blobs(Strings(g.table.edges.strings.items), edge_blobs,
+                                 len(g.table.edges))
     back = EntryGraph("native", ROOT, GraphTable.from_blobs(edges, blobs))
     assert {a: back.nodes[a] for a in back.nodes} == {a: g.nodes[a] for a in g.nodes}
     assert list(back.edges()) == list(g.edges())
@@ -129,7 +130,8 @@ def test_a_loaded_edge_table_takes_new_edges():
     edges (a splice joins graphs): old and new edges keep their kinds and conditions."""
     g = sample_graph()
     blobs = g.table.edges.blobs()  # interns the edges' strings: before the strings are read
-    loaded = EdgeTable.from_blobs(Strings(g.table.edges.strings.items), blobs)
+    loaded = EdgeTable.from_blobs(Strings(g.table.edges.strings.items), blobs,
+                                  len(g.table.edges))
     n = loaded.add(EdgeKind.HANDOFF, 0x99, "handoff", condition="alternatives applied")
     assert loaded.edge(n).kind == EdgeKind.HANDOFF and loaded.kind_code(0) == KIND_CODES.index(
         g.table.edges.edge(0).kind)

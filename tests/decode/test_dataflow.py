@@ -231,7 +231,8 @@ NAMES = ["g", "h", "panic_fn", "return_thunk", "thunk_rax", "mov_jmp", "lea_call
          "xor_clobbers", "own_address", "far_return", "through_slot", "stores", "arguments",
          "privileged", "via_aux", "int3_resumes", "int3_padding", "ud1_resumes", "ud2_traps",
          "bug_suffix", "panic_suffix", "jump_table", "thunks", "falls", "next_fn",
-         "falls_after_call", "next_fn2", "optional_hook", "jump_join", "agreeing_join", "conditional"]
+         "falls_after_call", "next_fn2", "optional_hook", "jump_join", "agreeing_join",
+         "conditional"]
 
 
 @pytest.fixture(scope="module")
