@@ -17,7 +17,13 @@ from entrycheck.binary.image import Image
 from entrycheck.entries import Entry, find_entries, note_warnings, select_entry
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge, x86
-from entrycheck.model import EdgeTable, EntryGraph, GraphTable, Hook, Pruned, Strings, Unresolved
+from entrycheck.model import (
+    GRAPH_LISTS,
+    EdgeTable,
+    EntryGraph,
+    GraphTable,
+    Strings,
+)
 from entrycheck.paths import PathRules
 
 FORMAT = 9  # of the cached data
@@ -134,7 +140,6 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
     and traces up to start_kernel need. `complete` walks everything reachable: the whole
     boot. `header`: the entries a bzImage's header gives, to cross-check a compressed
     vmlinux's symbols."""
-    knowledge = x86()
     image = Image(path)
     keys = [*user_entries, *(f"{k}@{v[0]:#x}" for k, v in sorted((header or {}).items())),
             "complete" if complete else "boot"]
@@ -151,7 +156,7 @@ def analyse(path: Path | str, user_entries: list[str] = (), *, cache_dir: Path |
             result.cached = True
             return result
     with _no_gc():
-        result = _build(image, path, knowledge, user_entries, header, complete, progress)
+        result = _build(image, path, x86(), user_entries, header, complete, progress)
     if cache.enabled():
         cache.store_entry("analyses", key, *_to_data(result), cache_dir)
     return result
@@ -256,12 +261,9 @@ def _to_data(result: Analysis) -> tuple[dict, dict[str, bytes]]:
             strings[table] = edges.strings.items
             counts[table] = len(edges)
         blobs.update({f"graph:{name}/{k}": v for k, v in g.table.blobs().items()})
-        blobs[f"graph:{name}/lists"] = json.dumps({
-            "unresolved": [list(u) for u in g.unresolved],
-            "handoffs": [list(u) for u in g.handoffs],
-            "hooks": [list(h) for h in g.hooks],
-            "pruned": [list(p) for p in g.pruned],
-        }).encode()
+        for listed in GRAPH_LISTS:
+            blobs[f"graph:{name}/{listed}"] = json.dumps(
+                [list(item) for item in getattr(g, listed)]).encode()
         graphs[name] = {"root": g.root, "edges": table, "resolved": g.resolved}
     rules = result.rules
     data = {
@@ -292,16 +294,22 @@ class _LazyGraphs(Mapping):
                 table = GraphTable.from_blobs(
                     self._edges(gd["edges"]),
                     {k: self._blobs[f"graph:{name}/{k}"] for k in GraphTable.ARRAYS})
-                lists = json.loads(self._blobs[f"graph:{name}/lists"])
                 graph = self._made[name] = EntryGraph(
-                    name, gd["root"], table, [Unresolved(*u) for u in lists["unresolved"]],
-                    dict(gd["resolved"]), [Unresolved(*u) for u in lists["handoffs"]],
-                    [Hook(*h) for h in lists["hooks"]], [Pruned(*p) for p in lists["pruned"]])
+                    name, gd["root"], table, resolved=dict(gd["resolved"]),
+                    lists=lambda listed, name=name: self._list(name, listed))
             except (KeyError, TypeError, ValueError, IndexError, RecursionError,
                     OverflowError) as exc:
                 raise cache.DamagedEntry(f"the cached graph of {name} is damaged ({exc}): "
                                          "remove the cache folder") from None
         return graph
+
+    def _list(self, name: str, listed: str) -> list:
+        try:
+            kind = GRAPH_LISTS[listed]
+            return [kind(*item) for item in json.loads(self._blobs[f"graph:{name}/{listed}"])]
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise cache.DamagedEntry(f"the cached {listed} of {name} are damaged ({exc}): "
+                                     "remove the cache folder") from None
 
     def _edges(self, name: str) -> EdgeTable:
         table = self._tables.get(name)
@@ -341,7 +349,7 @@ class _Prefixed(Mapping):
 def _from_data(data: dict, blobs: Mapping[str, bytes], image: Image) -> Analysis:
     graphs = _LazyGraphs(data, blobs)
     for name in graphs:  # every graph's parts are there (else a miss, not an error later)
-        for k in (*GraphTable.ARRAYS, "lists"):
+        for k in (*GraphTable.ARRAYS, *GRAPH_LISTS):
             if f"graph:{name}/{k}" not in blobs:
                 raise KeyError(name)
     for name in data["edge_strings"]:

@@ -9,12 +9,13 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from entrycheck.errors import EntrycheckError
 from entrycheck.model import NONZERO, Possible
+
+if TYPE_CHECKING:
+    import yaml
 
 IMAGES = ("any", "vmlinux", "compressed")
 FIELD_KINDS = ("rel32", "ptr", "u8", "u16", "u32", "s32")
@@ -165,6 +166,8 @@ def x86() -> Knowledge:
 
 def load(text: str, source: str) -> Knowledge:
     """Knowledge from YAML text; EntrycheckError `source:LINE: what is wrong`."""
+    import yaml  # here: a cached answer reads no tables
+
     try:
         node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
@@ -184,6 +187,8 @@ def load(text: str, source: str) -> Knowledge:
 
 def _check(node: yaml.Node | None, schema: Any, source: str, where: str) -> Any:
     """The plain value of `node`, checked against `schema`."""
+    import yaml
+
     line = node.start_mark.line + 1 if node is not None else 0
 
     def bad(what: str) -> EntrycheckError:
@@ -226,6 +231,8 @@ def _check(node: yaml.Node | None, schema: Any, source: str, where: str) -> Any:
 
 def _plain(node: yaml.Node) -> object:
     """Any node as plain lists, dicts and scalars (the caller checks the shape)."""
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         return {str(k.value): _plain(v) for k, v in node.value}
     if isinstance(node, yaml.SequenceNode):

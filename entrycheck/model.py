@@ -11,10 +11,11 @@ constant call arguments, data references, privileged instructions). An entry's g
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import pairwise
+from itertools import islice
+from operator import le
 from typing import ClassVar, NamedTuple
 
 from entrycheck.errors import EntrycheckError
@@ -262,18 +263,47 @@ class EntryGraph:
                  unresolved: list[Unresolved] | None = None,
                  resolved: dict[str, int] | None = None,
                  handoffs: list[Unresolved] | None = None,
-                 hooks: list[Hook] | None = None, pruned: list[Pruned] | None = None):
+                 hooks: list[Hook] | None = None, pruned: list[Pruned] | None = None,
+                 lists: Callable[[str], list] | None = None):
+        """`lists`, instead of the four lists: what reads one (by name) when first asked
+        for (a cached graph: most questions need one of them or none)."""
         self.entry = entry
         self.root = root
         self.table = table
-        self.unresolved = unresolved or []
         self.resolved = resolved or {}  # resolver -> sites it resolved
-        self.handoffs = handoffs or []
-        self.hooks = hooks or []  # the hook slots the entry calls through, and their targets
-        self.pruned = pruned or []  # edges the entry's boot facts cut
+        self._lists: dict[str, list] = {} if lists is not None else {
+            "unresolved": unresolved or [], "handoffs": handoffs or [], "hooks": hooks or [],
+            "pruned": pruned or []}
+        self._read_list = lists
         self.nodes = _NodeView(table)
         self.succ = _SuccView(table)
         self.reach_sets: dict[tuple, frozenset[int]] = {}  # the path questions' sets, kept
+
+    def _listed(self, name: str) -> list:
+        found = self._lists.get(name)
+        if found is None:
+            found = self._lists[name] = self._read_list(name)
+        return found
+
+    @property
+    def unresolved(self) -> list[Unresolved]:
+        """The sites no resolver could follow, and why."""
+        return self._listed("unresolved")
+
+    @property
+    def handoffs(self) -> list[Unresolved]:
+        """The compressed kernel's jumps into the decompressed vmlinux."""
+        return self._listed("handoffs")
+
+    @property
+    def hooks(self) -> list[Hook]:
+        """The hook slots the entry calls through, and their targets."""
+        return self._listed("hooks")
+
+    @property
+    def pruned(self) -> list[Pruned]:
+        """The edges the entry's boot facts cut."""
+        return self._listed("pruned")
 
     @classmethod
     def build(cls, entry: str, root: int, nodes: dict[int, Node],
@@ -314,6 +344,10 @@ class EntryGraph:
         return t.strings[t.name[i]], t.strings[t.section[i]], bool(t.flags[i] & t.INIT)
 
 
+GRAPH_LISTS: dict[str, type] = {  # what an entry graph lists beside its arrays
+    "unresolved": Unresolved, "handoffs": Unresolved, "hooks": Hook, "pruned": Pruned}
+
+
 KIND_CODES: tuple[EdgeKind, ...] = tuple(EdgeKind)
 _KIND_INDEX = {k: i for i, k in enumerate(KIND_CODES)}
 NO_STORER = (1 << 64) - 1  # the storer column's value for an edge no store gave
@@ -324,11 +358,13 @@ class Strings:
 
     def __init__(self, items: list[str] | None = None):
         self.items: list[str] = list(items or [])
-        self._numbers = {text: i for i, text in enumerate(self.items)}
+        self._numbers: dict[str, int] | None = None  # made when a string is first added
 
     def number(self, text: str | None) -> int:
         if text is None:
             return -1
+        if self._numbers is None:
+            self._numbers = {text: i for i, text in enumerate(self.items)}
         i = self._numbers.get(text)
         if i is None:
             i = self._numbers[text] = len(self.items)
@@ -602,6 +638,9 @@ class GraphTable:
         return cls(edges, arrays)
 
 
+_KIND_BYTES = bytes(range(len(KIND_CODES)))
+
+
 def _check(a: dict[str, array], edges: int, strings: int) -> None:
     """Raise ValueError unless a graph's arrays are consistent (an entry made by hand)."""
     n = len(a["addresses"])
@@ -610,18 +649,17 @@ def _check(a: dict[str, array], edges: int, strings: int) -> None:
         raise ValueError("node arrays of different lengths")
     for off, items in (("offsets", ("dst", "eid", "kind", "cond")), ("extra_off", ("extra",))):
         bounds = a[off]
-        if bounds[0] != 0 or any(x > y for x, y in pairwise(bounds)) \
+        if bounds[0] != 0 or not all(map(le, bounds, islice(bounds, 1, None))) \
                 or any(len(a[k]) != bounds[-1] for k in items):
             raise ValueError(f"{off} do not bound their arrays")
-    for name, high in (("dst", n), ("eid", edges), ("kind", len(KIND_CODES)), ("cond", 2),
-                       ("name", strings), ("section", strings), ("extra", strings)):
+    for name, valid in (("kind", _KIND_BYTES), ("cond", b"\0\1")):  # bytes: checked in C
+        if a[name].tobytes().translate(None, valid):
+            raise ValueError(f"{name} out of range")
+    for name, high in (("dst", n), ("eid", edges), ("name", strings), ("section", strings),
+                       ("extra", strings)):
         column = a[name]
         if column and not (min(column) >= 0 and max(column) < high):
             raise ValueError(f"{name} out of range")
-    extra, bounds = a["extra"], a["extra_off"]
-    if any(bounds[i + 1] > bounds[i] and extra[bounds[i]] >= bounds[i + 1] - bounds[i]
-           for i in range(n)):
-        raise ValueError("extra counts out of range")
 
 
 class _NodeView(Mapping):

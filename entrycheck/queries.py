@@ -32,10 +32,14 @@ def _header(analysis: Analysis, command: str) -> dict:
 
 
 def _functions(graph: EntryGraph, addresses: set[int]) -> list[dict]:
-    """The functions as JSON, by name."""
-    rows = sorted((*graph.brief(a), a) for a in addresses)
-    return [{"name": name, "address": f"{a:#x}", "section": section, "init": init}
-            for name, section, init, a in rows]
+    """The functions as JSON, by name (straight from the table's arrays: a whole-boot
+    answer lists some 50,000)."""
+    t = graph.table
+    strings, index = t.strings, t.index
+    rows = sorted((strings[t.name[i]], a, i) for a in addresses if (i := index.get(a)) is not None)
+    section, flags, init = t.section, t.flags, t.INIT
+    return [{"name": name, "address": f"{a:#x}", "section": strings[section[i]],
+             "init": bool(flags[i] & init)} for name, a, i in rows]
 
 
 def _function(graph: EntryGraph, address: int) -> dict:
@@ -104,7 +108,8 @@ def indirect_figures(graph: EntryGraph, functions: set[int]) -> dict:
     index, _, off, _, kind, _ = graph.adjacency()
     codes = [i for i, k in enumerate(KIND_CODES) if k in _INDIRECT]
     if len(functions) == len(index) and all(a in index for a in functions):  # every node
-        resolved = sum(kind.count(c) for c in codes)
+        counted = kind.tobytes()
+        resolved = sum(counted.count(c.to_bytes(1, "little", signed=True)) for c in codes)
     else:
         wanted = set(codes)
         resolved = sum(1 for a in functions if a in index
