@@ -386,13 +386,13 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
         base = analyse(args.base, args.define, cache_dir=args.cache_dir, progress=show,
                        complete=whole)
         earlier = evaluate.run(base, rule_set, args.cache_dir)
-        known |= evaluate.known_from(earlier.findings)
+        known = evaluate.merge_known(known, evaluate.known_from(earlier.findings))
         warnings += [f"base {args.base}: {earlier.dwarf_warning}"] if earlier.dwarf_warning else []
     written = None
     if args.write_baseline is not None:  # a set-up step: what it records is known from now on
         written = evaluate.baseline_json(findings)
         safeio.write_text(args.write_baseline, json.dumps(written, indent=1), "baseline")
-        known |= evaluate.known_from(findings)
+        known = evaluate.merge_known(known, evaluate.known_from(findings))
     if args.rules_url is not None and not rules.is_uri(args.rules_url):
         raise EntrycheckError(f"--rules-url {safeio.shown(args.rules_url)}: not an absolute "
                               "http(s) URL")

@@ -289,7 +289,7 @@ class Plan(NamedTuple):
     """A decoded function with its entry-independent edges and its unresolved sites."""
 
     facts: FunctionFacts
-    steps: list[Step]  # kept where boot facts may cut some (`may_decide`), else empty
+    steps: list[Step] | tuple[()]  # kept where boot facts may cut some (`may_decide`)
     marks: list[tuple[str, Link]]   # sites accounted for without an edge (handoffs...)
     unresolved: list[Unresolved]
     counted: tuple[tuple[str, tuple[int, ...]], ...]  # (resolver, sites it resolved)

@@ -290,16 +290,16 @@ class WholeDiff:
     reference: str
     reference_only: dict[int, Point]  # function -> the point it is reached through
     entry_only: dict[int, Point]
-    entry_flow: set[int]       # what each reaches (normal flow, or all with faults)
-    reference_flow: set[int]
+    entry_flow: frozenset[int]  # what each reaches (normal flow, or all with faults)
+    reference_flow: frozenset[int]
 
 
 def whole_diff(graph: EntryGraph, reference: EntryGraph, rules: PathRules,
                with_faults: bool = False) -> WholeDiff:
     """The whole-boot difference of two entries, in normal flow (all edges `with_faults`),
     each differing function attributed to the nearest point where the graphs part."""
-    def flow(g: EntryGraph) -> set[int]:
-        return set(g.nodes) if with_faults else normal_flow(g, rules)
+    def flow(g: EntryGraph) -> frozenset[int]:
+        return frozenset(g.nodes) if with_faults else normal_flow(g, rules)
 
     own, ref = flow(graph), flow(reference)
     return WholeDiff(graph.entry, reference.entry,
@@ -307,8 +307,9 @@ def whole_diff(graph: EntryGraph, reference: EntryGraph, rules: PathRules,
                      _attributed(graph, reference, own, ref, rules, with_faults), own, ref)
 
 
-def _attributed(graph: EntryGraph, other: EntryGraph, mine: set[int], theirs: set[int],
-                rules: PathRules, with_faults: bool) -> dict[int, Point]:
+def _attributed(graph: EntryGraph, other: EntryGraph, mine: frozenset[int],
+                theirs: frozenset[int], rules: PathRules,
+                with_faults: bool) -> dict[int, Point]:
     """The functions of `mine` not in `theirs`, each with the point of the breadth-first
     search (from every point at once) that reaches it first."""
     only = mine - theirs
@@ -331,7 +332,8 @@ def _attributed(graph: EntryGraph, other: EntryGraph, mine: set[int], theirs: se
             b = addrs[dst[j]]
             if b not in only or b in found or kind[j] in fault_kinds or b in fault_callees:
                 continue
-            slot, pruned = hooks.get((a, b)) or _slot_read(graph, j), cut.get((a, b))
+            pruned = cut.get((a, b))  # a recorded hook, else a fact, else a slot read
+            slot = hooks.get((a, b)) or (None if pruned else _slot_read(graph, j))
             step = f"{graph.name(a)} -[{KIND_CODES[kind[j]]}]-> {graph.name(b)}"
             if slot:
                 found[b] = Point("hook", slot)

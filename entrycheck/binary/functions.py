@@ -121,10 +121,6 @@ class NameIndex:
     def to_data(self) -> dict:
         return {"names": self.by_name, "files": {str(a): f for a, f in self.files.items()}}
 
-    @classmethod
-    def from_data(cls, data: dict, where: str) -> NameIndex:
-        return cls.lazy(lambda: data, where)
-
 
 class FunctionTable:
     """All code symbols of an image, indexed by address and by name."""

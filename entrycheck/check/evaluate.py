@@ -349,6 +349,20 @@ def known_from(findings: list[Finding]) -> dict[str, Known]:
     return {f.fingerprint: Known(frozenset(f.callees), bool(f.suppressed)) for f in findings}
 
 
+def merge_known(known: dict[str, Known], more: dict[str, Known]) -> dict[str, Known]:
+    """What two sources (baseline, base image) know together: the callees either had
+    (an unrecorded set stays unrecorded: it covers all), allowed only where both allowed."""
+    out = dict(known)
+    for fp, k in more.items():
+        was = out.get(fp)
+        if was is not None:
+            callees = None if was.callees is None or k.callees is None else \
+                was.callees | k.callees
+            k = Known(callees, was.suppressed and k.suppressed)
+        out[fp] = k
+    return out
+
+
 def read_baseline(path: Path) -> dict[str, Known]:
     """The findings of an entrycheck-baseline file (--write-baseline writes one), by
     fingerprint."""
@@ -387,18 +401,26 @@ def baseline_json(findings: list[Finding]) -> dict:
 
 def compare(findings: list[Finding], known: dict[str, Known]) -> list[Finding]:
     """The findings as the check reports them against what is known (base, baseline): a
-    known finding is active again only for callees it did not have, and then even where a
-    rule allows it (an allowance covers what its root led to at the base, not a new call
-    added below it)."""
+    known finding is active again only for callees it did not have and that are not known
+    roots themselves, and then even where a rule allows it (an allowance covers what its
+    root led to at the base, not a new call added below it)."""
     out = []
     for f in findings:
         was = known.get(f.fingerprint)
         new = () if was is None or was.callees is None else \
-            tuple(sorted(set(f.callees) - was.callees))
+            tuple(sorted(c for c in set(f.callees) - was.callees
+                         if fingerprint(f.rule, f.entry, c) not in known))
         if new:
             f = replace(f, new_callees=new, suppressed=None)
         out.append(f)
     return out
+
+
+def is_known(f: Finding, known: dict[str, Known]) -> bool:
+    """Whether an active finding was there before as it is now: known, with no new
+    callees, and not only allowed then (a finding whose allowance was removed is new)."""
+    was = known.get(f.fingerprint)
+    return was is not None and not f.new_callees and (not was.suppressed or bool(f.suppressed))
 
 
 def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
@@ -409,14 +431,12 @@ def report(analysis: Analysis, rules: list[Rule], findings: list[Finding], *,
     the check could not use (DWARF that does not parse); `source_roots`: where source
     file names start (SARIF makes them relative); `rules_url`: rules/README.md online."""
     findings = compare(findings, known)
-    active = [f for f in findings if not f.suppressed
-              and (f.fingerprint not in known or f.new_callees)]
+    active = [f for f in findings if not f.suppressed and not is_known(f, known)]
     threshold = SEVERITIES.index(fail_on)
     failing = [f for f in active if SEVERITIES.index(f.severity) <= threshold]
     summary = {s: sum(1 for f in active if f.severity == s) for s in SEVERITIES}
     summary["suppressed"] = sum(1 for f in findings if f.suppressed)
-    summary["known"] = sum(1 for f in findings if f.fingerprint in known and not f.suppressed
-                           and not f.new_callees)
+    summary["known"] = sum(1 for f in findings if not f.suppressed and is_known(f, known))
     return {
         "format": FORMAT,
         "image": analysis.image,

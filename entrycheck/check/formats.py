@@ -23,7 +23,8 @@ def text(report: dict) -> str:
             lines.append(f"  and through it {counted(len(f['callees']), 'function')}: "
                          f"{', '.join(f['callees'])}")
         if f.get("new_callees"):
-            lines.append(f"  new below it since the base: {', '.join(f['new_callees'])}")
+            lines.append("  new below it since the base or baseline: "
+                         + ", ".join(f["new_callees"]))
     s = report["summary"]
     lines += [f"{report['image']}: warning: entrycheck: {w}" for w in report.get("warnings", ())]
     lines.append(f"entrycheck: {counted(s['error'], 'error')}, "
@@ -42,6 +43,16 @@ def as_json(report: dict) -> str:
     return json.dumps(report, indent=1)
 
 
+
+def _failure_line(f: dict) -> str:
+    """One finding as a JUnit failure line: symbol, message, chain, callees."""
+    line = f"{f['symbol']}: {f['message']} ({' > '.join(f['chain'])})"
+    if f.get("callees"):
+        line += f"; callees: {', '.join(f['callees'])}"
+    if f.get("new_callees"):
+        line += f"; new since the base or baseline: {', '.join(f['new_callees'])}"
+    return line
+
 def junit(report: dict) -> str:
     """JUnit XML: a test case per rule and entry, failed by its findings."""
     suites = ET.Element("testsuites", name="entrycheck")
@@ -56,12 +67,7 @@ def junit(report: dict) -> str:
         if found:
             failure = ET.SubElement(case, "failure", message=counted(len(found), "finding"),
                                     type=found[0]["severity"])
-            failure.text = "\n".join(f"{f['symbol']}: {f['message']} ({' > '.join(f['chain'])})"
-                                     + (f"; callees: {', '.join(f['callees'])}"
-                                        if f.get("callees") else "")
-                                     + (f"; new since the base: {', '.join(f['new_callees'])}"
-                                        if f.get("new_callees") else "")
-                                     for f in found)
+            failure.text = "\n".join(_failure_line(f) for f in found)
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(len(by_case)))
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)

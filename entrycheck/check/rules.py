@@ -241,25 +241,31 @@ def _rule(node: yaml.Node, source: str, known: frozenset[str]) -> Rule:
         for key in ("match", "require"):
             if key in fields:
                 raise _Invalid(fields[key][0], f"a generic rule takes no `{key}`")
-        if "allow_points" in fields and generic != "native_only_boot":
-            raise _Invalid(fields["allow_points"][0],
-                           "allow_points goes with `generic: native_only_boot`")
+        if generic != "native_only_boot":
+            if "allow_points" in fields:
+                raise _Invalid(fields["allow_points"][0],
+                               "allow_points goes with `generic: native_only_boot`")
+            _no_point(fields)
         return Rule(**common, generic=generic, allow_functions=_reasons(fields, "allow_functions"),
                     allow_roots=_per_entry(fields, "allow_roots", "function", known),
                     allow_points=_per_entry(fields, "allow_points", "hook slot", known))
     if "match" not in fields or "require" not in fields:
         raise _Invalid(node, "a rule needs `match` and `require` (or `generic`)")
-    for key in ("allow_functions", "allow_roots", "allow_points"):
+    for key in ("allow_functions", "allow_roots"):
         if key in fields:
             raise _Invalid(fields[key][0], f"{key} goes with `generic`")
+    if "allow_points" in fields:
+        raise _Invalid(fields["allow_points"][0],
+                       "allow_points goes with `generic: native_only_boot`")
+    _no_point(fields)
     requirement, entries = _requirement(fields["require"][1], known)
     return Rule(**common, matchers=_matchers(fields["match"][1]), requirement=requirement,
                 entries=entries)
 
 
 def _message(fields: dict, parent: yaml.Node) -> str:
-    """The message, its placeholders checked: only {entry}, {symbol}, {function} and
-    {reference}, with no conversion or format spec ({entry:999999999} is a 1 GB string)."""
+    """The message, its placeholders checked: only those in FIELDS ({point} is checked
+    by rule kind), with no conversion or format spec ({entry:999999999} is 1 GB)."""
     text = _string(fields, "message", parent)
     node = fields["message"][1]
     try:
@@ -277,6 +283,14 @@ def _message(fields: dict, parent: yaml.Node) -> str:
         if spec or conversion:
             raise _Invalid(node, f"placeholder {{{shown}}} takes no conversion or format spec")
     return text
+
+
+def _no_point(fields: dict) -> None:
+    """{point} names where the graphs part: only a native_only_boot rule has one."""
+    node = fields["message"][1]
+    if any(name == "point" for _, name, _, _ in string.Formatter().parse(node.value)):
+        raise _Invalid(node,
+                       "placeholder {point} goes with `generic: native_only_boot`")
 
 
 def _matchers(node: yaml.Node) -> tuple[Matcher, ...]:

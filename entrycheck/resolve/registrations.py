@@ -1,6 +1,7 @@
 """Structs of function pointers handed to a function (`platform_driver_register(&drv)`,
 `register_console(&con)`, `register_filesystem(&fs_type)`, notifier blocks): the
-functions the struct's initializer holds are reached through the registering call."""
+functions the struct's initializer holds are reached through the registering call, in
+the image's own width (they are called later, as address-taken callees are)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class Registrations(Resolver):
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
         image, out = self.ctx.image, []
+        bits = image.bits
         low, high = self.ctx.extent
         for site in facts.sites:
             if site.how != How.DIRECT or not site.call or not site.args:
@@ -31,6 +33,6 @@ class Registrations(Resolver):
                     continue
                 callee = self.ctx.functions.starting_at(site.target)
                 via = f"{callee.name if callee else 'call'}(&{self.ctx.slot_name(value)})"
-                out += [Link(site.address, t, EdgeKind.REGISTRATION, site.mode, site.text, via,
+                out += [Link(site.address, t, EdgeKind.REGISTRATION, bits, site.text, via,
                              slot=slot) for slot, t in held]
         return out

@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from entrycheck.check import evaluate
 from entrycheck.cli import main
 
 from ..conftest import ROOT
@@ -181,3 +182,27 @@ def test_output_path_is_not_created_on_error(tmp_path, sample):
     proc = cli("check", str(sample), "--rules", str(tmp_path / "nope"), "--output", str(out))
     assert proc.returncode == 2 and not out.exists()
     assert not list(Path(tmp_path).glob(".report.sarif.*"))
+
+
+def _finding(symbol: str, callees: tuple[str, ...] = ()) -> evaluate.Finding:
+    return evaluate.Finding("EC101", "warning", "xen-pv", symbol, "", (),
+                            evaluate.fingerprint("EC101", "xen-pv", symbol),
+                            callees=callees)
+
+
+def test_a_new_callee_that_was_a_root_of_its_own_is_not_new():
+    """init_b was a finding of its own at the base; now init_a calls it: nothing new."""
+    known = evaluate.known_from([_finding("init_a"), _finding("init_b")])
+    [a] = evaluate.compare([_finding("init_a", ("init_b", "init_c"))], known)
+    assert a.new_callees == ("init_c",)
+    [a] = evaluate.compare([_finding("init_a", ("init_b",))], known)
+    assert a.new_callees == () and evaluate.is_known(a, known)
+
+
+def test_merged_knowledge_unions_callees_and_keeps_unrecorded_sets():
+    fp = evaluate.fingerprint("EC101", "xen-pv", "init_a")
+    one = {fp: evaluate.Known(frozenset({"x"}), suppressed=True)}
+    merged = evaluate.merge_known(one, {fp: evaluate.Known(frozenset({"y"}))})
+    assert merged[fp] == evaluate.Known(frozenset({"x", "y"}), suppressed=False)
+    assert evaluate.merge_known(one, {fp: evaluate.Known(None, True)})[fp].callees is None
+    assert one[fp].callees == {"x"}  # the inputs are left as they were

@@ -66,6 +66,14 @@ def load_error(tmp_path: Path, text: str | bytes, definitions=()) -> str:
     (HEAD + "message: m\ngeneric: native_only_init\nallow_roots: [xen-pv]\n", 6,
      "allow_roots maps entry names to {function: reason}"),
     (HEAD + "message: m\n" + MATCH + "allow_roots: {}\n", 7, "allow_roots goes with `generic`"),
+    (HEAD + "message: m\n" + MATCH + "allow_points: {}\n", 7,
+     "allow_points goes with `generic: native_only_boot`"),
+    (HEAD + "message: m\ngeneric: native_only_init\nallow_points: {}\n", 6,
+     "allow_points goes with `generic: native_only_boot`"),
+    (HEAD + "message: 'at {point}'\n" + MATCH, 4,
+     "placeholder {point} goes with `generic: native_only_boot`"),
+    (HEAD + "message: 'at {point}'\ngeneric: native_only_init\n", 4,
+     "placeholder {point} goes with `generic: native_only_boot`"),
 ])
 def test_rule_mistakes_are_one_line(tmp_path, text, line, fragment):
     message = load_error(tmp_path, text)

@@ -103,7 +103,8 @@ def test_a_new_callee_below_an_allowed_root_is_new_against_the_base(capsys, tmp_
     rules = tmp_path / "rules.yaml"
     assert main(["check", str(kernels["new-callee"]), "--rules", str(rules),
                  "--base", str(kernels["hook"])]) == 1
-    assert "  new below it since the base: banner_feature_init\n" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "  new below it since the base or baseline: banner_feature_init\n" in out
 
 
 def test_a_baseline_records_callees(capsys, tmp_path, kernels):
@@ -134,3 +135,27 @@ def test_a_format_1_baseline_knows_every_callee(capsys, tmp_path, kernels):
     code, report = check(capsys, tmp_path, kernels["new-callee"], RULE, "--baseline",
                          str(old))
     assert code == 0 and report["findings"] == []
+
+
+def test_a_finding_whose_allowance_was_removed_is_new(capsys, tmp_path, kernels):
+    """The baseline knew default_banner only as allowed; with the allowance gone it is
+    reported, not counted as known."""
+    baseline = tmp_path / "allowed.json"
+    code, _ = check(capsys, tmp_path, kernels["hook"], ALLOWED, "--write-baseline",
+                    str(baseline))
+    assert code == 0
+    code, report = check(capsys, tmp_path, kernels["hook"], RULE, "--baseline",
+                         str(baseline))
+    assert code == 1 and [f["symbol"] for f in report["findings"]] == ["default_banner"]
+    assert report["summary"]["known"] == 0
+
+
+def test_a_baseline_and_a_base_know_their_callees_together(capsys, tmp_path, kernels):
+    """The baseline knew banner_feature_init below default_banner, the base did not: the
+    head's call is known (the base does not overwrite what the baseline knew)."""
+    baseline = tmp_path / "baseline.json"
+    code, _ = check(capsys, tmp_path, kernels["new-callee"], RULE, "--write-baseline",
+                    str(baseline))
+    code, report = check(capsys, tmp_path, kernels["new-callee"], RULE, "--baseline",
+                         str(baseline), "--base", str(kernels["hook"]))
+    assert code == 0 and report["findings"] == [] and report["summary"]["known"] == 1
