@@ -24,7 +24,7 @@ demo: install
 test: install
 	bash scripts/install-system-deps
 	bash scripts/install-npm-deps
-	$(BIN)/ruff check entrycheck tests scripts
+	$(BIN)/ruff check entrycheck tests scripts sample_vmlinux
 	$(BIN)/pytest -q
 
 test-real: install
