@@ -366,14 +366,13 @@ def _from_data(data: dict, blobs: Mapping[str, bytes], image: Image) -> Analysis
                     image_kind=str(data["kind"]))
 
 
-def _names(blobs: Mapping[str, bytes]) -> dict:
-    """The cached name index's data, checked (a damaged one is an error, not a crash)."""
+def _names(blobs: Mapping[str, bytes]) -> tuple[dict[str, list[int]], dict[int, str]]:
+    """The cached name index (`NameIndex.to_data`'s form), converted field by field: a
+    damaged one is an error, not a crash."""
     try:
         data = json.loads(blobs["names"])
-        names = {str(n): [int(a) for a in addrs] for n, addrs in data["names"].items()}
-        files = {str(int(a)): str(f) for a, f in data["files"].items()}
-        if all(isinstance(n, str) for n in data["names"]):
-            return {"names": names, "files": files}
+        return ({n: [int(a) for a in addrs] for n, addrs in data["names"].items()},
+                {int(a): str(f) for a, f in data["files"].items()})
     except (KeyError, ValueError, TypeError, AttributeError, RecursionError):
-        pass
-    raise cache.DamagedEntry("the cached name index is damaged: remove the cache folder")
+        raise cache.DamagedEntry("the cached name index is damaged: remove the cache "
+                                 "folder") from None

@@ -153,9 +153,8 @@ class GraphBuilder:
             facts, steps if may_decide else (), marks, unresolved,
             tuple((r, tuple(s)) for r, s in counted.items()),
             _Moves.of(func.start, steps, self._keys),
-            tuple((s.target, s.after_call) for s in facts.sites
-                  if s.how == How.FALLTHROUGH and s.after_call is not None),
-            tuple(r for r in self.stateful if r.walks(facts)), may_decide)
+            _after_calls(facts), tuple(r for r in self.stateful if r.walks(facts)),
+            may_decide)
         return plan
 
     def facts(self, func: Function, mode: int, at: int) -> FunctionFacts:
@@ -300,6 +299,13 @@ class Plan(NamedTuple):
     may_decide: bool  # reads a boot fact: an entry's facts may decide its branches
 
 
+def _after_calls(facts: FunctionFacts) -> tuple[tuple[int, int], ...]:
+    """(next function, callee) of each fall-through after a trailing call: it holds only
+    if the callee returns."""
+    return tuple((s.target, s.after_call) for s in facts.sites
+                 if s.how == How.FALLTHROUGH and s.after_call is not None)
+
+
 def _merge(a, b):
     """Two resolvers' values for one decoder option."""
     if isinstance(a, dict):
@@ -378,7 +384,8 @@ class Walk:
         return self.b.edges.edge(number)
 
     def kind(self, number: int) -> EdgeKind:
-        return self.b.edges.edge(number).kind
+        """The kind of an edge of this walk's `succ` by its number."""
+        return KIND_CODES[self.b.edges.kind_code(number)]
 
     def count(self, resolver: str, site: int) -> None:
         """A site the resolver accounted for without adding an edge."""
@@ -470,8 +477,7 @@ class Walk:
                                   self.b._keys)
                 marks = [(r, link) for r, link in marks if link.site not in dead]
                 unresolved = [u for u in unresolved if u.site not in dead]
-                after_calls = tuple((s.target, s.after_call) for s in facts.sites
-                                    if s.how == How.FALLTHROUGH and s.after_call is not None)
+                after_calls = _after_calls(facts)
                 stateful = self.b.stateful
         node = self.nodes[caller]
         node.returns = node.returns or facts.returns

@@ -42,8 +42,9 @@ class NameIndex:
         self._normal: dict[str, list[int]] | None = None
 
     @classmethod
-    def lazy(cls, load: Callable[[], dict], where: str) -> NameIndex:
-        """An index read from `load()`'s data (`to_data`'s form) when first used."""
+    def lazy(cls, load: Callable[[], tuple[dict[str, list[int]], dict[int, str]]],
+             where: str) -> NameIndex:
+        """An index whose (by_name, files) `load()` gives when first used."""
         index = cls({}, {}, where)
         index._by_name = index._files = None
         index._load = load
@@ -62,9 +63,7 @@ class NameIndex:
         return self._files
 
     def _read(self) -> None:
-        data = self._load()
-        self._by_name = {str(n): [int(a) for a in addrs] for n, addrs in data["names"].items()}
-        self._files = {int(a): str(f) for a, f in data["files"].items()}
+        self._by_name, self._files = self._load()
 
     def matching(self, names: frozenset[str]) -> frozenset[int]:
         """Addresses of the functions whose names, compiler suffixes stripped, are listed

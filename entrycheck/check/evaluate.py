@@ -178,8 +178,7 @@ def run(analysis: Analysis, rules: list[Rule], cache_dir: Path | None = None) ->
             continue
         if rule.generic:
             covered = {(f.entry, f.symbol) for f in findings}
-            found = _generic(ctx, rule) if rule.generic == "native_only_init" \
-                else _generic_boot(ctx, rule)
+            found = GENERIC_KINDS[rule.generic](ctx, rule)
             findings += [f for f in found if (f.entry, f.symbol) not in covered]
         else:
             findings += _feature(ctx, rule)
@@ -293,6 +292,9 @@ def _generic_boot(ctx: _Context, rule: Rule) -> list[Finding]:
                 out.append(_finding(ctx, rule, entry, name, reference, name, allowed,
                                     _callees(ctx, root), _where(point)))
     return out
+
+
+GENERIC_KINDS = {"native_only_init": _generic, "native_only_boot": _generic_boot}
 
 
 def _where(point: Point) -> str:

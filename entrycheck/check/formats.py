@@ -43,7 +43,6 @@ def as_json(report: dict) -> str:
     return json.dumps(report, indent=1)
 
 
-
 def _failure_line(f: dict) -> str:
     """One finding as a JUnit failure line: symbol, message, chain, callees."""
     line = f"{f['symbol']}: {f['message']} ({' > '.join(f['chain'])})"
@@ -52,6 +51,7 @@ def _failure_line(f: dict) -> str:
     if f.get("new_callees"):
         line += f"; new since the base or baseline: {', '.join(f['new_callees'])}"
     return line
+
 
 def junit(report: dict) -> str:
     """JUnit XML: a test case per rule and entry, failed by its findings."""

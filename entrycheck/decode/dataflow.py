@@ -190,10 +190,10 @@ class _Run:
         what the run there started with (or the run started with nothing known)."""
         if not self.carried:
             return
-        carried = self.carried.get(self.seen[ip])
+        owner = self.seen[ip]
+        carried = self.carried.get(owner)
         if carried is None:
             return
-        owner = self.seen[ip]
         if ip == owner and regs and all(regs.get(r) == held for r, held in carried.items()):
             return
         self.joins.add(owner)

@@ -17,7 +17,8 @@ A site no resolver links or accounts for is listed as unresolved, with the reaso
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import wraps
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from entrycheck.binary.btf import Btf
@@ -59,6 +60,21 @@ class Link(NamedTuple):
             kind, via = EdgeKind.ERROR_PATH, via or "on the way to BUG() or panic()"
         return cls(site.address, site.target if target is None else target, kind, site.mode,
                    site.text, via, not site.call, condition=site.condition)
+
+
+def per_image(func: Callable) -> Callable:
+    """Remember `func(ctx, *args)` on the image context (kept as long as the image, not
+    by a module-level cache that would keep every image alive)."""
+    name = func.__qualname__
+
+    @wraps(func)
+    def remembered(ctx: ImageContext, *args):
+        memo = ctx.memo(name)
+        found = memo.get(args, memo)
+        if found is memo:
+            found = memo[args] = func(ctx, *args)
+        return found
+    return remembered
 
 
 class ImageContext:

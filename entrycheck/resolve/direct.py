@@ -18,13 +18,8 @@ class Direct(Resolver):
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
         out = []
         for site in facts.sites:
-            how = site.how
-            if how == How.DIRECT or how == How.FALLTHROUGH:
-                if site.doomed:
-                    out.append(Link.of(site, EdgeKind.CALL))  # the error path's kind
-                    continue
-                kind = (EdgeKind.CALL if site.call else EdgeKind.JUMP) if how == How.DIRECT \
-                    else EdgeKind.FALLTHROUGH
-                out.append(Link(site.address, site.target, kind, site.mode, site.text, None,
-                                not site.call, True, site.condition))
+            if site.how == How.DIRECT:
+                out.append(Link.of(site, EdgeKind.CALL if site.call else EdgeKind.JUMP))
+            elif site.how == How.FALLTHROUGH:
+                out.append(Link.of(site, EdgeKind.FALLTHROUGH))
         return out

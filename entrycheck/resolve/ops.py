@@ -156,7 +156,7 @@ class Ops(Resolver):
                 continue  # no must-execute set needed: nothing it could add
             must = self._always(walk, addr)
             for callee, edge in calls:
-                if callee not in spine and edge.site in must:
+                if edge.site in must:
                     spine.add(callee)
                     queue.append(callee)
                     missing.discard(callee)

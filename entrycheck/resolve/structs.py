@@ -5,7 +5,7 @@ static-calls resolver follows (and replaces where the entry's path updates it)."
 
 from __future__ import annotations
 
-from entrycheck.resolve.base import ImageContext
+from entrycheck.resolve.base import ImageContext, per_image
 from entrycheck.resolve.static_call import STATIC_CALL_KEY_PREFIX
 
 MAX_OBJECT = 1 << 16  # bytes of one object looked at (an LSM's hook list is ~10 KiB)
@@ -14,14 +14,7 @@ MAX_OBJECT = 1 << 16  # bytes of one object looked at (an LSM's hook list is ~10
 def code_pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:
     """(slot, function start) stored in the data object that holds `address`."""
     bounds = _object(ctx, address)
-    if bounds is None:
-        return ()
-    memo = ctx.memo("code pointers")
-    found = memo.get(bounds)
-    if found is None:
-        found = memo[bounds] = tuple((s, t) for s, t in _in_object(ctx, *bounds)
-                                     if ctx.functions.starting_at(t) is not None)
-    return found
+    return () if bounds is None else _code_in_object(ctx, *bounds)
 
 
 def pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:
@@ -31,14 +24,8 @@ def pointers(ctx: ImageContext, address: int) -> tuple[tuple[int, int], ...]:
     return () if bounds is None else _in_object(ctx, *bounds)
 
 
+@per_image
 def _object(ctx: ImageContext, address: int) -> tuple[int, int] | None:
-    memo = ctx.memo("objects")
-    if address not in memo:
-        memo[address] = _find_object(ctx, address)
-    return memo[address]
-
-
-def _find_object(ctx: ImageContext, address: int) -> tuple[int, int] | None:
     sym = ctx.image.symbol_covering(address)
     if sym is None or not sym.size or sym.size > MAX_OBJECT \
             or sym.name.startswith(STATIC_CALL_KEY_PREFIX):
@@ -49,15 +36,8 @@ def _find_object(ctx: ImageContext, address: int) -> tuple[int, int] | None:
     return sym.value, sym.value + sym.size
 
 
+@per_image
 def _in_object(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, int], ...]:
-    memo = ctx.memo("pointers")
-    found = memo.get((start, end))
-    if found is None:
-        found = memo[start, end] = _read_pointers(ctx, start, end)
-    return found
-
-
-def _read_pointers(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, int], ...]:
     image = ctx.image
     section = image.section_at(start)
     step = image.bits // 8
@@ -77,20 +57,20 @@ def _read_pointers(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, 
     return tuple(out)
 
 
+@per_image
+def _code_in_object(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int, int], ...]:
+    return tuple((s, t) for s, t in _in_object(ctx, start, end)
+                 if ctx.functions.starting_at(t) is not None)
+
+
 def reachable_code(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, int], ...]:
     """(slot, function) held by the object at `address` or, up to `depth` levels, by the
     objects it points to."""
     bounds = _object(ctx, address)
-    if bounds is None:
-        return ()
-    memo = ctx.memo("reachable")
-    key = (bounds[0], depth)
-    found = memo.get(key)
-    if found is None:
-        found = memo[key] = _reachable(ctx, bounds[0], depth)
-    return found
+    return () if bounds is None else _reachable(ctx, bounds[0], depth)
 
 
+@per_image
 def _reachable(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, int], ...]:
     out, seen, level = [], set(), [address]
     for _ in range(depth):

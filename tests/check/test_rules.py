@@ -197,3 +197,9 @@ def test_mutated_builtin_rules_never_crash(tmp_path):
             assert "\n" not in str(exc) and len(str(exc)) <= 280
             outcomes["refused"] += 1
     assert outcomes["refused"] > 50 and outcomes["loaded"] > 10
+
+
+def test_every_generic_kind_is_evaluated():
+    from entrycheck.check import evaluate, rules
+
+    assert sorted(evaluate.GENERIC_KINDS) == sorted(rules.GENERIC)
