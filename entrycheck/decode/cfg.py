@@ -102,6 +102,31 @@ def always_through(read: Callable[[int, int], bytes | None], func: Function, mod
 _Instrs = dict[int, tuple[int, int, int | None]]  # addr -> (next, flow, target)
 
 
+def runs_before(read: Callable[[int, int], bytes | None], func: Function, mode: int,
+                start: int, stops: frozenset[int], noreturn: frozenset[int]
+                ) -> tuple[frozenset[int], frozenset[int]]:
+    """The instructions of `func`, entered at `start`, that may run before the first of
+    `stops` runs (the stops excluded), and all the instructions decoded from `start`.
+    No fact decides a branch: both sides may run."""
+    data = read(func.start, func.end - func.start) or b""
+    instrs, _, _ = _instructions(data, func, mode, (start,), noreturn, Facts())
+    before: set[int] = set()
+    stack = [start]
+    while stack:
+        addr = stack.pop()
+        if addr in before or addr in stops or addr not in instrs:
+            continue
+        before.add(addr)
+        nxt, flow, target = instrs[addr]
+        if target is not None and func.start <= target < func.end and flow in (
+                dec.CONDITIONAL_BRANCH, dec.UNCONDITIONAL_BRANCH):
+            stack.append(target)
+        if flow not in (dec.UNCONDITIONAL_BRANCH, dec.RETURN, dec.INDIRECT_BRANCH,
+                        dec.EXCEPTION) and not (flow == dec.CALL and target in noreturn):
+            stack.append(nxt)
+    return frozenset(before), frozenset(instrs)
+
+
 def _instructions(data: bytes, func: Function, mode: int, starts: tuple[int, ...],
                   noreturn: frozenset[int], facts: Facts
                   ) -> tuple[_Instrs, dict[int, _Decision], set[int]]:

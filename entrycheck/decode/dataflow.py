@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import cache
 
-from iced_x86 import Instruction, OpKind, Register, RegisterInfo
+from iced_x86 import Code, Instruction, OpKind, Register, RegisterInfo
 
 from entrycheck.decode import decoder as dec
 from entrycheck.model import Function, FunctionFacts, How, Site, Store
@@ -559,6 +559,9 @@ class _Run:
         slot = self._refer(ins, mode, regs) if bits & dec.MEMORY else None
         if bits & dec.FLAGS_ONLY:
             return  # test/cmp/bt: registers keep their values
+        if bits & dec.COPY:
+            self._copy(ins, regs)
+            return
         if not bits & dec.TRACKED:
             if regs and ins.op_count and ins.op0_kind == OpKind.REGISTER and not (
                     ins.mnemonic in _SELF_TESTS and ins.op_count == 2
@@ -625,6 +628,24 @@ class _Run:
                 if ins.op1_kind in _IMMEDIATES and held[0] > 0xFFFFFFFF:
                     facts.data_refs.append(held[0])
 
+    def _copy(self, ins: Instruction, regs: dict) -> None:
+        """`rep movs` from a known object into a known one stores each code address the
+        source holds (xen_init_irq_ops: `pv_ops.irq = xen_irq_ops`); rdi, rsi and rcx are
+        not known after it."""
+        dst, src, count = (regs.pop(r, None) for r in _COPY_REGISTERS)
+        if not ins.has_rep_prefix or dst is None or src is None or count is None \
+                or None in (dst[0], src[0], count[0]) or dst[1] is not None \
+                or src[1] is not None or count[1] is not None:
+            return
+        view, width = self.d.view, self.d.bits // 8
+        size = min(count[0] * _MOVS_WIDTH[ins.code], MAX_COPY)
+        if not (view.is_data(dst[0]) and view.is_data(src[0])):
+            return
+        for offset in range(0, size - width + 1, width):
+            value = view.slot_value(src[0] + offset)
+            if value is not None:
+                self.facts.stores.append(Store(ins.ip, dst[0] + offset, value))
+
     def _operand_value(self, ins: Instruction, i: int, slot: int | None,
                        regs: dict) -> tuple[int | None, int | None]:
         """(value, slot it was read from) of operand i, when it is a known constant."""
@@ -686,6 +707,10 @@ _REGISTER = OpKind.REGISTER
 _LOUD = dec.IMMEDIATE | dec.PRIVILEGED | dec.FAR  # worth a look even with nothing known
 _MOVES = dec.TRACKED | dec.PRIVILEGED  # may load a register or must be recorded
 _MEMORY, _STACK, _FAR = dec.MEMORY, dec.STACK, dec.FAR
+_COPY_REGISTERS = (Register.RDI, Register.RSI, Register.RCX)
+_MOVS_WIDTH = {Code.MOVSB_M8_M8: 1, Code.MOVSW_M16_M16: 2, Code.MOVSD_M32_M32: 4,
+               Code.MOVSQ_M64_M64: 8}
+MAX_COPY = 4096  # bytes of one struct copy read for code addresses
 _FLOW = 1 << 8  # kinds at or above this are not flow NEXT (`FunctionDecoder.kind_of`)
 _CALL, _CONDITIONAL, _UNCONDITIONAL = dec.CALL, dec.CONDITIONAL_BRANCH, \
     dec.UNCONDITIONAL_BRANCH

@@ -46,6 +46,7 @@ FAR = 8          # far jmp / far ret: a mode switch
 FLAGS_ONLY = 16  # test/cmp/bt: registers keep their values
 IMMEDIATE = 32   # has an immediate operand (a constant may enter a register)
 STACK = 64       # push or pop
+COPY = 128       # movs: copies memory (with rep, a struct)
 
 _TRACKED_MNEMONICS = {Mnemonic.MOV, Mnemonic.LEA, Mnemonic.ADD, Mnemonic.SUB, Mnemonic.PUSH,
                       Mnemonic.POP, Mnemonic.XOR}
@@ -60,6 +61,7 @@ _CONTROL_MOVES = {Code.MOV_CR_R32, Code.MOV_CR_R64, Code.MOV_R32_CR, Code.MOV_R6
 _FAR_CODES = {Code.JMP_M1616, Code.JMP_M1632, Code.JMP_M1664, Code.JMP_PTR1616,
               Code.JMP_PTR1632, Code.RETFD, Code.RETFD_IMM16, Code.RETFQ, Code.RETFQ_IMM16,
               Code.RETFW, Code.RETFW_IMM16}
+_COPY_CODES = {Code.MOVSB_M8_M8, Code.MOVSW_M16_M16, Code.MOVSD_M32_M32, Code.MOVSQ_M64_M64}
 _CODE_COUNT = 1 + max(getattr(Code, n) for n in dir(Code) if n.isupper())
 
 
@@ -88,6 +90,8 @@ def categories() -> list[int]:
             bits |= IMMEDIATE
         if info.mnemonic in (Mnemonic.PUSH, Mnemonic.POP):
             bits |= STACK
+        if code in _COPY_CODES:
+            bits |= COPY
         out.append(bits)
     return out
 

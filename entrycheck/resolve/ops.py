@@ -3,7 +3,8 @@ entry's path that stores a function into the slot adds that target (xen_start_ke
 writing xen_* handlers into pv_ops and x86_init). A store replaces the static target
 (a strong update) when it is decisive: it runs whenever its function runs (decode/cfg.py)
 and its function runs whenever the entry boots (it is on the entry's spine: the chain of
-calls that always happen from the entry). Other stores only add: sme_early_init sets
+calls that always happen from the entry), and only for the reads that may not run before
+it (resolve/order.py). Other stores only add: sme_early_init sets
 x86_init.resources.dmi_setup on SEV-SNP guests only."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import deque
 from entrycheck.decode.cfg import Facts, always_through, must_execute
 from entrycheck.model import EDGE_STYLES, EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
+from entrycheck.resolve.order import CONTROL, Before, before_store
 
 _CONTROL = frozenset(k for k, s in EDGE_STYLES.items()
                      if not (s.fault or s.deferred) and k != EdgeKind.ALTERNATIVE)
@@ -27,6 +29,7 @@ class Ops(Resolver):
         super().__init__(ctx)
         self.noreturn = ctx.addresses("noreturn")
         self.dead_ends = ctx.addresses("error_exits")
+        self.fault_layer = self.dead_ends | ctx.addresses("report_functions")
         self._musts: dict[tuple[int, int, int, str | None], frozenset[int]] = {}
         self._sites: dict[int, tuple[FunctionFacts, list]] = {}
 
@@ -85,7 +88,7 @@ class Ops(Resolver):
 
     def finish(self, walk) -> None:
         """Strong update: drop a slot's static target where a decisive store of this
-        entry's put something else there."""
+        entry's put something else there before the read."""
         stores = walk.scratch(self.name).get("stores", ())
         if not stores:
             return
@@ -95,21 +98,57 @@ class Ops(Resolver):
             if by in spine:
                 by_storer.setdefault((slot, by), {}).setdefault(value, set()).add(address)
         decisive: dict[int, set[int]] = {}
+        befores: dict[int, list[Before]] = {}
         for (slot, by), values in by_storer.items():
             if self._always_stores(walk, by, values):
                 decisive.setdefault(slot, set()).update(
                     target.start if (target := self.ctx.functions.at(v)) else v for v in values)
+                sites = frozenset(a for addresses in values.values() for a in addresses)
+                befores.setdefault(slot, []).append(self._before(walk, spine, by, sites))
         for caller, callee, slot in walk.slot_edges:
             values = decisive.get(slot)
             edge = walk.succ.get(caller, {}).get(callee)
             if values and callee not in values and edge is not None \
-                    and walk.kind(edge) != EdgeKind.OPS:
+                    and walk.kind(edge) != EdgeKind.OPS \
+                    and not self._read_first(walk, caller, edge, slot, befores[slot]):
                 del walk.succ[caller][callee]
         for slot, values in decisive.items():  # a static call's trampoline: its default
-            out = walk.succ.get(slot, {}) if slot in walk.nodes else {}
+            if slot not in walk.nodes or all(slot in b.whole for b in befores[slot]):
+                continue
+            out = walk.succ.get(slot, {})
             for callee in [c for c, e in out.items()
                            if c not in values and walk.kind(e) in (EdgeKind.JUMP, EdgeKind.CALL)]:
                 del out[callee]
+
+    def _before(self, walk, spine: dict[int, tuple[int, int] | None], by: int,
+                sites: frozenset[int]) -> Before:
+        """What may run before `by` stores at one of `sites` (kept per walk)."""
+        memo = walk.scratch(self.name).setdefault("before", {})
+        found = memo.get((by, sites))
+        if found is None:
+            chain, link = [(by, sites)], spine[by]
+            while link is not None:
+                caller, site = link
+                chain.append((caller, frozenset((site,))))
+                link = spine[caller]
+            found = memo[by, sites] = before_store(walk, chain[::-1], self.noreturn,
+                                                     self.fault_layer)
+        return found
+
+    def _read_first(self, walk, caller: int, edge: int, slot: int,
+                    befores: list[Before]) -> bool:
+        """May `caller`'s read of `slot` run before every decisive store into it? (An
+        object that holds the slot, registered or handed on, is no read in boot order.)"""
+        if walk.kind(edge) not in CONTROL:
+            return False
+        func = self.ctx.functions.starting_at(caller)
+        node = walk.nodes.get(caller)
+        if func is None or node is None:
+            return True
+        start = walk.entry.address if caller == walk.root else caller
+        reads = [s.address for s in walk.b.plan(func, node.mode, start).facts.sites
+                 if s.slot == slot]
+        return all(b.may_read(caller, reads) for b in befores)
 
     def _always_stores(self, walk, by: int, values: dict[int, set[int]]) -> bool:
         """Does `by` store into the slot whenever it runs (one store that always runs, or
@@ -140,13 +179,14 @@ class Ops(Resolver):
                 must = must | self.must(func, mode, target, entry)
         return must
 
-    def _spine(self, walk, storers: set[int]) -> set[int]:
+    def _spine(self, walk, storers: set[int]) -> dict[int, tuple[int, int] | None]:
         """Functions that run whenever the entry boots: the root, and the callees of
-        must-execute call sites of spine functions; as far as it takes to tell which of
-        the `storers` are on it (the search stops once all are)."""
-        spine = {walk.root}
+        must-execute call sites of spine functions, each with (caller, call site) on its
+        way from the root; as far as it takes to tell which of the `storers` are on it
+        (the search stops once all are)."""
+        spine: dict[int, tuple[int, int] | None] = {walk.root: None}
         queue = deque([walk.root])
-        missing = storers - spine
+        missing = storers - spine.keys()
         while queue and missing:
             addr = queue.popleft()
             calls = [(callee, edge) for callee, number in walk.succ.get(addr, {}).items()
@@ -157,7 +197,7 @@ class Ops(Resolver):
             must = self._always(walk, addr)
             for callee, edge in calls:
                 if edge.site in must:
-                    spine.add(callee)
+                    spine[callee] = (addr, edge.site)
                     queue.append(callee)
                     missing.discard(callee)
         return spine

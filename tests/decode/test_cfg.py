@@ -1,11 +1,12 @@
 """entrycheck.decode.cfg.must_execute: which instructions run on every path to a normal
-exit (the ops resolver's test of a store that always happens)."""
+exit (the ops resolver's test of a store that always happens); runs_before: which may run
+before a given instruction (what may read a slot before its store)."""
 
 from __future__ import annotations
 
 import pytest
 
-from entrycheck.decode.cfg import must_execute
+from entrycheck.decode.cfg import must_execute, runs_before
 
 from ..snippets import assemble
 
@@ -49,6 +50,21 @@ last_call:
     call next_stage
 hands_on_end:
 
+loops_back:                 # read(); store; loop: the read runs before the first store only
+    test %edi, %edi
+    jz 1f
+early_read:
+    call *slot(%rip)
+1:
+store:
+    mov %rax, slot(%rip)
+late_read:
+    call *slot(%rip)
+    dec %edi
+    jnz 1b
+    ret
+loops_back_end:
+
 spins:                      # never reaches an exit
     nop
 1:  jmp 1b
@@ -91,3 +107,12 @@ def test_noreturn_call_is_an_exit(snip):
 
 def test_no_exit_nothing_must_run(snip):
     assert must(snip, "spins") == frozenset()
+
+
+def test_what_runs_before_an_instruction(snip):
+    func = snip.function("loops_back", "loops_back_end")
+    before, decoded = runs_before(snip.image.read, func, 64, func.start,
+                                  frozenset({snip["store"]}), frozenset())
+    assert snip["early_read"] in before
+    assert snip["store"] not in before and snip["late_read"] not in before
+    assert {snip["store"], snip["late_read"]} <= decoded

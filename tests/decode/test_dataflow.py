@@ -204,6 +204,15 @@ optional_hook:              # if (hook && !hook()): the taken side calls what wa
     ret
 optional_hook_end:
 
+struct_copy:                # hooks = ops: a rep movs of a struct holding g
+    movq $slot, %rsi
+    movq $copy_to, %rdi
+    movl $4, %ecx
+struct_copy_movs:
+    rep movsl
+    ret
+struct_copy_end:
+
 conditional:
     call g
     ret
@@ -225,6 +234,8 @@ table:  .quad case0, case1
 slot:   .quad g
 empty_slot: .quad 0
 feature: .byte 0
+    .balign 8
+copy_to: .quad 0, 0
 """
 
 NAMES = ["g", "h", "panic_fn", "return_thunk", "thunk_rax", "mov_jmp", "lea_call",
@@ -232,7 +243,7 @@ NAMES = ["g", "h", "panic_fn", "return_thunk", "thunk_rax", "mov_jmp", "lea_call
          "privileged", "via_aux", "int3_resumes", "int3_padding", "ud1_resumes", "ud2_traps",
          "bug_suffix", "panic_suffix", "jump_table", "thunks", "falls", "next_fn",
          "falls_after_call", "next_fn2", "optional_hook", "jump_join", "agreeing_join",
-         "conditional"]
+         "struct_copy", "conditional"]
 
 
 @pytest.fixture(scope="module")
@@ -328,6 +339,12 @@ def test_stores_of_code_addresses(snip, functions):
     facts = decode(snip, functions, "stores")
     assert facts.stores == [Store(snip["stores_imm"] - 7, snip["slot"], snip["g"]),
                             Store(snip["stores_imm"], snip["empty_slot"], snip["h"])]
+
+
+def test_a_struct_copy_stores_the_code_addresses_it_copies(snip, functions):
+    """16 bytes from `slot` (g, then empty_slot's 0): one store, into copy_to."""
+    facts = decode(snip, functions, "struct_copy")
+    assert facts.stores == [Store(snip["struct_copy_movs"], snip["copy_to"], snip["g"])]
 
 
 def test_constant_arguments_of_a_direct_call(snip, functions):

@@ -79,3 +79,36 @@ def test_conditional_store_adds_decisive_store_replaces(case):
                    "must_target": (EdgeKind.OPS, "ops")}
     assert "static_must" not in b.reached(graph)
     assert graph.resolved["ops"] == 2
+
+
+ORDER = r"""
+    .text
+    .globl startup_64
+startup_64:
+    call early_user                     # reads the slot before the store
+    lea must_target(%rip), %rax
+    mov %rax, must_slot(%rip)           # on every boot, but after early_user
+    call late_user
+    ret
+early_user:
+    call *must_slot(%rip)
+    ret
+late_user:
+    call *must_slot(%rip)
+    ret
+must_target: ret
+static_must: ret
+    .data
+    .balign 8
+must_slot: .quad static_must
+"""
+
+
+def test_a_decisive_store_decides_only_the_reads_after_it():
+    _, b, graph = snippet_graph(ORDER)
+
+    def callees(caller: str) -> set[str]:
+        return b.names(graph.succ[b.addr(caller)])
+
+    assert callees("early_user") == {"static_must", "must_target"}
+    assert callees("late_user") == {"must_target"}

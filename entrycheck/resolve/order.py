@@ -1,0 +1,119 @@
+"""What may run before a store on an entry's spine. A store that always runs replaces a
+slot's old target only for the reads that come after it; a read that may come first still
+sees the old target (the ops resolver keeps that edge).
+
+The spine is a chain of calls that always happen: root -> F1 -> ... -> the storer. Before the
+storer's first store, each chain function runs from its start up to its call of the next
+(the storer: up to the store), and what that code calls, as far as calls go. Boot order is
+control flow: callbacks whose address is taken (kthreads, notifiers, initcalls) and
+exception handlers are not followed, as the spine does not follow them, nor the fault layer
+(panic(), WARN reports: not the boot going on). Without a fact
+deciding a branch, both sides may run; where a callee's call site is not known, it may come
+first."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, NamedTuple
+
+from entrycheck.decode.cfg import runs_before
+from entrycheck.model import EDGE_STYLES
+
+if TYPE_CHECKING:
+    from entrycheck.graph import Walk
+
+
+CONTROL = frozenset(k for k, s in EDGE_STYLES.items() if not (s.fault or s.deferred))
+
+
+class Before(NamedTuple):
+    """What may run before one store: whole functions, and the early parts of the chain
+    functions leading to it (instruction addresses)."""
+
+    whole: frozenset[int]
+    partial: dict[int, frozenset[int]]
+
+    def may_read(self, caller: int, sites: Iterable[int]) -> bool:
+        """May `caller`, reading at one of `sites`, run before the store?"""
+        if caller in self.whole:
+            return True
+        early = self.partial.get(caller)
+        return early is not None and not early.isdisjoint(sites)
+
+
+def before_store(walk: Walk, chain: list[tuple[int, frozenset[int]]],
+                 noreturn: frozenset[int], dead_ends: frozenset[int]) -> Before:
+    """What may run before the chain's last function reaches one of its stop sites; `chain`
+    is (function, where it calls the next or stores) from the root on; `dead_ends` (error
+    exits and reports) are not followed."""
+    early: dict[int, frozenset[int]] = {}
+    first: set[int] = set()
+    for addr, stops in chain:
+        region, callees = _early_part(walk, addr, stops, noreturn)
+        early[addr] = region
+        first |= callees
+    whole = _closure(walk, first - dead_ends, dead_ends)
+    return Before(frozenset(whole), {a: r for a, r in early.items() if a not in whole})
+
+
+def _early_part(walk: Walk, addr: int, stops: frozenset[int], noreturn: frozenset[int]
+                ) -> tuple[frozenset[int], set[int]]:
+    """A chain function's instructions that may run before `stops`, through its mode
+    switches, and the callees it may reach from them."""
+    ctx = walk.ctx
+    func, node = ctx.functions.starting_at(addr), walk.nodes[addr]
+    start = walk.entry.address if addr == walk.root else addr
+    plan = walk.b.plan(func, node.mode, start)
+    region, decoded = runs_before(ctx.image.read, func, node.mode, start, stops, noreturn)
+    pending = list(plan.facts.switches)
+    while pending:
+        site, target, mode = pending.pop()
+        if site in region and target not in region:
+            more, more_decoded = runs_before(ctx.image.read, func, mode, target, stops,
+                                             noreturn)
+            region, decoded = region | more, decoded | more_decoded
+            pending.extend(walk.b.plan(func, mode, target).facts.switches)
+    sites: dict[int, set[int]] = {}
+    linked: set[int] = set()
+    for site, callee, control in _site_pairs(walk, func, plan.facts):
+        linked.add(callee)
+        if control:
+            sites.setdefault(callee, set()).add(site)
+    callees = set()
+    for callee, number in walk.succ.get(addr, {}).items():
+        if callee in sites:
+            if any(s in region or s not in decoded for s in sites[callee]):
+                callees.add(callee)
+        elif callee not in linked and walk.kind(number) in CONTROL:
+            callees.add(callee)  # no link says where: it may come first
+    return region, callees
+
+
+def _site_pairs(walk: Walk, func, facts) -> Iterable[tuple[int, int, bool]]:
+    """(site, callee, a control transfer) for every way the function's code leads to a
+    callee: the linking resolvers' links, and the values this entry stored into the slots
+    and static calls its sites read."""
+    at = walk.ctx.functions.at
+    for resolver in walk.b.linking:
+        for link in resolver.links(func, facts):
+            if link.target is not None and (callee := at(link.target)) is not None:
+                yield link.site, callee.start, link.kind in CONTROL
+    for site in facts.sites:
+        for key in {site.slot, site.target} - {None}:
+            for value in walk.stores.get(key, ()):
+                if (callee := at(value)) is not None:
+                    yield site.address, callee.start, True
+
+
+def _closure(walk: Walk, starts: set[int], dead_ends: frozenset[int]) -> set[int]:
+    """What control transfers reach from `starts`, with them, short of `dead_ends`."""
+    seen = set(starts)
+    queue = deque(starts)
+    while queue:
+        for callee, number in walk.succ.get(queue.popleft(), {}).items():
+            if callee not in seen and callee not in dead_ends \
+                    and walk.kind(number) in CONTROL:
+                seen.add(callee)
+                queue.append(callee)
+    return seen
