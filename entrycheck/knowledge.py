@@ -110,7 +110,8 @@ class ArgumentUse:
 class BootFact:
     """What an entry's own path sets before shared code reads it: an argument of a
     function (`function`, `argument`) or a variable (`boot_params.hdr.hardware_subarch`: a
-    member path through BTF); `value` what it may be."""
+    member path through BTF), for the whole boot or, with `function`, while that function
+    runs (`static_call_initialized` is 0 in xen_start_kernel); `value` what it may be."""
 
     entry: str
     function: str | None
@@ -276,9 +277,10 @@ def _check_layout(layout: dict, table: dict, source: str) -> None:
 
 def _check_fact(fact: dict, source: str) -> None:
     where = f"{source}: boot fact of {fact['entry']} set by {fact['set_by']}"
-    if ("variable" in fact) == ("function" in fact) or \
-            ("function" in fact) != ("argument" in fact):
-        raise EntrycheckError(f"{where}: needs a variable, or a function and an argument")
+    if ("variable" in fact) == ("argument" in fact) or \
+            ("argument" in fact and "function" not in fact):
+        raise EntrycheckError(f"{where}: needs a variable (while a function runs, or "
+                              "throughout), or a function and an argument")
     if "." in fact.get("variable", "") and "struct" not in fact:
         raise EntrycheckError(f"{where}: a member path needs the variable's struct type")
     if _possible(fact["value"]) is None:

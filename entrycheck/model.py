@@ -119,6 +119,7 @@ class Store(NamedTuple):
     address: int
     slot: int
     value: int
+    copied: bool = False  # part of a struct copy: the source object holds the value
 
 
 @dataclass

@@ -130,3 +130,14 @@ def test_version_ranges(version, spec, inside):
 
 def test_digest_follows_the_text(text):
     assert load(text, SOURCE).digest != load(text + "\n# changed\n", SOURCE).digest
+
+
+def test_a_variable_fact_may_hold_while_one_function_runs(text):
+    fact = next(f for f in load(text, SOURCE).boot_facts
+                if f.variable == "static_call_initialized")
+    assert (fact.entry, fact.function, fact.argument) == ("xen-pv", "xen_start_kernel", None)
+    broken = text.replace("    function: xen_start_kernel\n    variable: static_call_initialized\n",
+                          "    argument: 1\n    variable: static_call_initialized\n", 1)
+    assert broken != text
+    assert "needs a variable (while a function runs, or throughout), or a function and an " \
+           "argument" in error(broken)

@@ -103,13 +103,14 @@ _Instrs = dict[int, tuple[int, int, int | None]]  # addr -> (next, flow, target)
 
 
 def runs_before(read: Callable[[int, int], bytes | None], func: Function, mode: int,
-                start: int, stops: frozenset[int], noreturn: frozenset[int]
-                ) -> tuple[frozenset[int], frozenset[int]]:
+                start: int, stops: frozenset[int], noreturn: frozenset[int],
+                facts: Facts | None = None) -> tuple[frozenset[int], frozenset[int]]:
     """The instructions of `func`, entered at `start`, that may run before the first of
-    `stops` runs (the stops excluded), and all the instructions decoded from `start`.
-    No fact decides a branch: both sides may run."""
+    `stops` runs (the stops excluded), and all the instructions decoded from `start`;
+    branches the `facts` decide go one way."""
     data = read(func.start, func.end - func.start) or b""
-    instrs, _, _ = _instructions(data, func, mode, (start,), noreturn, Facts())
+    instrs, decided, _ = _instructions(data, func, mode, (start,), noreturn,
+                                       facts or Facts())
     before: set[int] = set()
     stack = [start]
     while stack:
@@ -118,11 +119,13 @@ def runs_before(read: Callable[[int, int], bytes | None], func: Function, mode: 
             continue
         before.add(addr)
         nxt, flow, target = instrs[addr]
-        if target is not None and func.start <= target < func.end and flow in (
-                dec.CONDITIONAL_BRANCH, dec.UNCONDITIONAL_BRANCH):
+        taken = decided[addr].taken if addr in decided else None
+        if target is not None and func.start <= target < func.end and taken is not False \
+                and flow in (dec.CONDITIONAL_BRANCH, dec.UNCONDITIONAL_BRANCH):
             stack.append(target)
         if flow not in (dec.UNCONDITIONAL_BRANCH, dec.RETURN, dec.INDIRECT_BRANCH,
-                        dec.EXCEPTION) and not (flow == dec.CALL and target in noreturn):
+                        dec.EXCEPTION) and not (flow == dec.CALL and target in noreturn) \
+                and not taken:
             stack.append(nxt)
     return frozenset(before), frozenset(instrs)
 

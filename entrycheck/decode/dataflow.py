@@ -644,7 +644,7 @@ class _Run:
         for offset in range(0, size - width + 1, width):
             value = view.slot_value(src[0] + offset)
             if value is not None:
-                self.facts.stores.append(Store(ins.ip, dst[0] + offset, value))
+                self.facts.stores.append(Store(ins.ip, dst[0] + offset, value, True))
 
     def _operand_value(self, ins: Instruction, i: int, slot: int | None,
                        regs: dict) -> tuple[int | None, int | None]:

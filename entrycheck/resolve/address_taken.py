@@ -1,7 +1,8 @@
 """Functions whose address a reached function takes (`lea fn(%rip)`, `mov $fn`) and hands
 on: stored into a struct, passed to a function that keeps it (INIT_WORK, timer_setup,
 notifier and hotplug callbacks), stored into a table read through an index
-(`softirq_vec[nr].action`). Sound for the callbacks no dispatcher entry names; the edge
+(`softirq_vec[nr].action`); a struct copy's pointers are the source object's (the
+data-objects resolver's). Sound for the callbacks no dispatcher entry names; the edge
 says the address was taken, not that it is called there. The callee runs in the image's
 own width (the 64-bit kernel calls it later), whatever the mode of the code that took
 its address (the 32-bit PVH entry takes xen_prepare_pvh's). Stores into the hook variables
@@ -22,7 +23,8 @@ class AddressTaken(Resolver):
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
         out = []
-        stored = [s.value for s in facts.stores if not self._hook_slot(s.slot)]
+        stored = [s.value for s in facts.stores
+                  if not s.copied and not self._hook_slot(s.slot)]
         for target in dict.fromkeys([*facts.code_refs, *stored]):
             callee = self.ctx.functions.starting_at(target)
             if callee is not None and not func.start <= target < func.end:

@@ -97,7 +97,9 @@ class ImageContext:
         self._pointers: dict[int, int | None] = {}
         self._btf_read: tuple[Btf | None] | None = None
         self._slot_names: dict[int, str] = {}
-        self._facts: dict[str, tuple[tuple[Known, ...], dict[str, tuple[Known, ...]]]] = {}
+        # entry -> (variables, argument registers by function, variables by function)
+        self._facts: dict[str, tuple[tuple[Known, ...], dict[str, tuple[Known, ...]],
+                                     dict[str, tuple[Known, ...]]]] = {}
         self.preserving = self.addresses("argument_preserving")
         self._memos: dict[str, dict] = {}
         self._targets: dict[int | None, int | None] = {}  # value -> code_target(value)
@@ -213,15 +215,15 @@ class ImageContext:
 
     def boot_facts(self, entry: str, func: Function) -> Facts:
         """What knowledge `boot_facts` says holds for `entry` when `func` runs: its
-        variables everywhere, an argument register at the start of the function named."""
+        variables everywhere, the variables and an argument register of the function
+        named."""
         found = self._facts.get(entry)
         if found is None:
-            variables, registers = [], {}
+            variables, registers, scoped = [], {}, {}
             for fact in self.knowledge.boot_facts:
                 if fact.entry != entry:
                     continue
-                label = f"{fact.variable or fact.function} is {fact.value.describe()}"
-                if fact.function is not None:
+                if fact.variable is None:
                     reg = self.argument_register(fact.argument)
                     if reg:
                         label = f"{fact.function}'s argument {fact.argument} is " \
@@ -230,11 +232,19 @@ class ImageContext:
                             Known(register_named(reg), fact.value, label))
                     continue
                 address = self.data_address(fact.variable, fact.struct)
-                if address is not None:
+                if address is None:
+                    continue
+                label = f"{fact.variable} is {fact.value.describe()}"
+                if fact.function is None:
                     variables.append(Known(address, fact.value, label))
+                else:
+                    scoped.setdefault(fact.function, []).append(
+                        Known(address, fact.value, f"{label} in {fact.function}"))
             found = self._facts[entry] = (tuple(variables),
-                                          {f: tuple(k) for f, k in registers.items()})
-        return Facts(found[1].get(func.name, ()), found[0], self.preserving)
+                                          {f: tuple(k) for f, k in registers.items()},
+                                          {f: tuple(k) for f, k in scoped.items()})
+        return Facts(found[1].get(func.name, ()), found[0] + found[2].get(func.name, ()),
+                     self.preserving)
 
     def data_address(self, variable: str, struct: str | None = None) -> int | None:
         """The address of a variable, or of a member path inside it

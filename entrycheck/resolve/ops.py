@@ -88,7 +88,8 @@ class Ops(Resolver):
 
     def finish(self, walk) -> None:
         """Strong update: drop a slot's static target where a decisive store of this
-        entry's put something else there before the read."""
+        entry's put something else there before the read. Once some are dropped, less
+        may run before the other stores: again until nothing more is dropped."""
         stores = walk.scratch(self.name).get("stores", ())
         if not stores:
             return
@@ -98,27 +99,43 @@ class Ops(Resolver):
             if by in spine:
                 by_storer.setdefault((slot, by), {}).setdefault(value, set()).add(address)
         decisive: dict[int, set[int]] = {}
-        befores: dict[int, list[Before]] = {}
+        storers: dict[int, list[tuple[int, frozenset[int]]]] = {}
         for (slot, by), values in by_storer.items():
             if self._always_stores(walk, by, values):
                 decisive.setdefault(slot, set()).update(
                     target.start if (target := self.ctx.functions.at(v)) else v for v in values)
-                sites = frozenset(a for addresses in values.values() for a in addresses)
-                befores.setdefault(slot, []).append(self._before(walk, spine, by, sites))
+                storers.setdefault(slot, []).append(
+                    (by, frozenset(a for addresses in values.values() for a in addresses)))
+        memo = walk.scratch(self.name).setdefault("before", {})
+        while self._strong_updates(walk, spine, decisive, storers):
+            memo.clear()
+
+    def _strong_updates(self, walk, spine: dict[int, tuple[int, int] | None],
+                        decisive: dict[int, set[int]],
+                        storers: dict[int, list[tuple[int, frozenset[int]]]]) -> bool:
+        """Drop the static targets that decisive stores replace before their reads; True
+        when one was dropped."""
+        def befores(slot: int) -> list[Before]:
+            return [self._before(walk, spine, by, sites) for by, sites in storers[slot]]
+
+        dropped = False
         for caller, callee, slot in walk.slot_edges:
             values = decisive.get(slot)
             edge = walk.succ.get(caller, {}).get(callee)
             if values and callee not in values and edge is not None \
                     and walk.kind(edge) != EdgeKind.OPS \
-                    and not self._read_first(walk, caller, edge, slot, befores[slot]):
+                    and not self._read_first(walk, caller, edge, slot, befores(slot)):
                 del walk.succ[caller][callee]
+                dropped = True
         for slot, values in decisive.items():  # a static call's trampoline: its default
-            if slot not in walk.nodes or all(slot in b.whole for b in befores[slot]):
-                continue
-            out = walk.succ.get(slot, {})
-            for callee in [c for c, e in out.items()
-                           if c not in values and walk.kind(e) in (EdgeKind.JUMP, EdgeKind.CALL)]:
-                del out[callee]
+            out = walk.succ.get(slot, {}) if slot in walk.nodes else {}
+            defaults = [c for c, e in out.items()
+                        if c not in values and walk.kind(e) in (EdgeKind.JUMP, EdgeKind.CALL)]
+            if defaults and not all(slot in b.whole for b in befores(slot)):
+                for callee in defaults:
+                    del out[callee]
+                dropped = True
+        return dropped
 
     def _before(self, walk, spine: dict[int, tuple[int, int] | None], by: int,
                 sites: frozenset[int]) -> Before:

@@ -7,9 +7,8 @@ storer's first store, each chain function runs from its start up to its call of 
 (the storer: up to the store), and what that code calls, as far as calls go. Boot order is
 control flow: callbacks whose address is taken (kthreads, notifiers, initcalls) and
 exception handlers are not followed, as the spine does not follow them, nor the fault layer
-(panic(), WARN reports: not the boot going on). Without a fact
-deciding a branch, both sides may run; where a callee's call site is not known, it may come
-first."""
+(panic(), WARN reports: not the boot going on). Where no boot fact decides a branch, both
+sides may run; where a callee's call site is not known, it may come first."""
 
 from __future__ import annotations
 
@@ -65,13 +64,15 @@ def _early_part(walk: Walk, addr: int, stops: frozenset[int], noreturn: frozense
     func, node = ctx.functions.starting_at(addr), walk.nodes[addr]
     start = walk.entry.address if addr == walk.root else addr
     plan = walk.b.plan(func, node.mode, start)
-    region, decoded = runs_before(ctx.image.read, func, node.mode, start, stops, noreturn)
+    facts = ctx.boot_facts(walk.entry.name, func)
+    region, decoded = runs_before(ctx.image.read, func, node.mode, start, stops, noreturn,
+                                  facts)
     pending = list(plan.facts.switches)
     while pending:
         site, target, mode = pending.pop()
         if site in region and target not in region:
             more, more_decoded = runs_before(ctx.image.read, func, mode, target, stops,
-                                             noreturn)
+                                             noreturn, facts)
             region, decoded = region | more, decoded | more_decoded
             pending.extend(walk.b.plan(func, mode, target).facts.switches)
     sites: dict[int, set[int]] = {}

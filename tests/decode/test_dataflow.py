@@ -344,7 +344,7 @@ def test_stores_of_code_addresses(snip, functions):
 def test_a_struct_copy_stores_the_code_addresses_it_copies(snip, functions):
     """16 bytes from `slot` (g, then empty_slot's 0): one store, into copy_to."""
     facts = decode(snip, functions, "struct_copy")
-    assert facts.stores == [Store(snip["struct_copy_movs"], snip["copy_to"], snip["g"])]
+    assert facts.stores == [Store(snip["struct_copy_movs"], snip["copy_to"], snip["g"], True)]
 
 
 def test_constant_arguments_of_a_direct_call(snip, functions):

@@ -112,3 +112,4 @@ def test_a_decisive_store_decides_only_the_reads_after_it():
 
     assert callees("early_user") == {"static_must", "must_target"}
     assert callees("late_user") == {"must_target"}
+
