@@ -106,9 +106,10 @@ class Ops(Resolver):
                     target.start if (target := self.ctx.functions.at(v)) else v for v in values)
                 storers.setdefault(slot, []).append(
                     (by, frozenset(a for addresses in values.values() for a in addresses)))
-        memo = walk.scratch(self.name).setdefault("before", {})
+        scratch = walk.scratch(self.name)
         while self._strong_updates(walk, spine, decisive, storers):
-            memo.clear()
+            scratch.pop("before", None)
+            scratch.pop("prefixes", None)
 
     def _strong_updates(self, walk, spine: dict[int, tuple[int, int] | None],
                         decisive: dict[int, set[int]],
@@ -148,8 +149,9 @@ class Ops(Resolver):
                 caller, site = link
                 chain.append((caller, frozenset((site,))))
                 link = spine[caller]
-            found = memo[by, sites] = before_store(walk, chain[::-1], self.noreturn,
-                                                     self.fault_layer)
+            found = memo[by, sites] = before_store(
+                walk, chain[::-1], self.noreturn, self.fault_layer,
+                walk.scratch(self.name).setdefault("prefixes", {}))
         return found
 
     def _read_first(self, walk, caller: int, edge: int, slot: int,

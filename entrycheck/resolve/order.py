@@ -42,18 +42,24 @@ class Before(NamedTuple):
 
 
 def before_store(walk: Walk, chain: list[tuple[int, frozenset[int]]],
-                 noreturn: frozenset[int], dead_ends: frozenset[int]) -> Before:
+                 noreturn: frozenset[int], dead_ends: frozenset[int],
+                 prefixes: dict) -> Before:
     """What may run before the chain's last function reaches one of its stop sites; `chain`
     is (function, where it calls the next or stores) from the root on; `dead_ends` (error
-    exits and reports) are not followed."""
+    exits and reports) are not followed. `prefixes` keeps, per chain prefix, its last
+    function's early part and what may run before its stop (stores share prefixes)."""
     early: dict[int, frozenset[int]] = {}
-    first: set[int] = set()
+    whole: frozenset[int] = frozenset()
+    key: tuple = ()
     for addr, stops in chain:
-        region, callees = _early_part(walk, addr, stops, noreturn)
-        early[addr] = region
-        first |= callees
-    whole = _closure(walk, first - dead_ends, dead_ends)
-    return Before(frozenset(whole), {a: r for a, r in early.items() if a not in whole})
+        key += ((addr, stops),)
+        found = prefixes.get(key)
+        if found is None:
+            region, callees = _early_part(walk, addr, stops, noreturn)
+            found = prefixes[key] = (region, _closure(walk, callees - dead_ends, dead_ends,
+                                                      whole))
+        early[addr], whole = found
+    return Before(whole, {a: r for a, r in early.items() if a not in whole})
 
 
 def _early_part(walk: Walk, addr: int, stops: frozenset[int], noreturn: frozenset[int]
@@ -107,14 +113,16 @@ def _site_pairs(walk: Walk, func, facts) -> Iterable[tuple[int, int, bool]]:
                     yield site.address, callee.start, True
 
 
-def _closure(walk: Walk, starts: set[int], dead_ends: frozenset[int]) -> set[int]:
-    """What control transfers reach from `starts`, with them, short of `dead_ends`."""
-    seen = set(starts)
-    queue = deque(starts)
+def _closure(walk: Walk, starts: set[int], dead_ends: frozenset[int],
+             known: frozenset[int]) -> frozenset[int]:
+    """`known` (closed already) and what control transfers reach from `starts`, with
+    them, short of `dead_ends`."""
+    seen = set(starts - known)
+    queue = deque(seen)
     while queue:
         for callee, number in walk.succ.get(queue.popleft(), {}).items():
-            if callee not in seen and callee not in dead_ends \
+            if callee not in seen and callee not in known and callee not in dead_ends \
                     and walk.kind(number) in CONTROL:
                 seen.add(callee)
                 queue.append(callee)
-    return seen
+    return known | seen
