@@ -11,7 +11,7 @@ constant call arguments, data references, privileged instructions). An entry's g
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import islice
@@ -343,6 +343,16 @@ class EntryGraph:
         t = self.table
         i = t.index[address]
         return t.strings[t.name[i]], t.strings[t.section[i]], bool(t.flags[i] & t.INIT)
+
+    def briefs(self, addresses: Iterable[int]) -> list[tuple[str, int, str, bool]]:
+        """(name, address, section, init) of the nodes among `addresses`, sorted by name
+        then address, without making Nodes (a whole-boot answer lists some 50,000)."""
+        t = self.table
+        index, strings, names = t.index, t.strings, t.name
+        rows = sorted((strings[names[i]], a, i) for a in addresses
+                      if (i := index.get(a)) is not None)
+        sections, flags, init = t.section, t.flags, t.INIT
+        return [(name, a, strings[sections[i]], bool(flags[i] & init)) for name, a, i in rows]
 
 
 GRAPH_LISTS: dict[str, type] = {  # what an entry graph lists beside its arrays

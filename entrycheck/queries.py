@@ -32,12 +32,9 @@ def _header(analysis: Analysis, command: str) -> dict:
 
 
 def _functions(graph: EntryGraph, addresses: set[int]) -> list[dict]:
-    """The functions as JSON, by name then address (without making their Nodes: a
-    whole-boot answer lists some 50,000)."""
-    rows = sorted(((graph.brief(a), a) for a in addresses if a in graph),
-                  key=lambda row: (row[0][0], row[1]))
+    """The functions as JSON, by name then address."""
     return [{"name": name, "address": f"{a:#x}", "section": section, "init": init}
-            for (name, section, init), a in rows]
+            for name, a, section, init in graph.briefs(addresses)]
 
 
 def _function(graph: EntryGraph, address: int) -> dict:
