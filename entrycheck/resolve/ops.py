@@ -16,8 +16,8 @@ from entrycheck.model import EDGE_STYLES, EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
 from entrycheck.resolve.order import CONTROL, Before, before_store
 
-_CONTROL = frozenset(k for k, s in EDGE_STYLES.items()
-                     if not (s.fault or s.deferred) and k != EdgeKind.ALTERNATIVE)
+_SPINE_EDGES = frozenset(k for k, s in EDGE_STYLES.items()  # calls that always happen
+                         if not (s.fault or s.deferred) and k != EdgeKind.ALTERNATIVE)
 
 
 class Ops(Resolver):
@@ -209,7 +209,7 @@ class Ops(Resolver):
         while queue and missing:
             addr = queue.popleft()
             calls = [(callee, edge) for callee, number in walk.succ.get(addr, {}).items()
-                     if callee not in spine and (edge := walk.edge(number)).kind in _CONTROL
+                     if callee not in spine and (edge := walk.edge(number)).kind in _SPINE_EDGES
                      and not edge.condition]
             if not calls:
                 continue  # no must-execute set needed: nothing it could add

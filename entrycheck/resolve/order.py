@@ -13,7 +13,7 @@ sides may run; where a callee's call site is not known, it may come first."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from entrycheck.decode.cfg import runs_before
@@ -33,12 +33,13 @@ class Before(NamedTuple):
     whole: frozenset[int]
     partial: dict[int, frozenset[int]]
 
-    def may_read(self, caller: int, sites: Iterable[int]) -> bool:
-        """May `caller`, reading at one of `sites`, run before the store?"""
+    def may_read(self, caller: int, sites: Collection[int]) -> bool:
+        """May `caller`, reading at one of `sites` (none known: anywhere), run before the
+        store?"""
         if caller in self.whole:
             return True
         early = self.partial.get(caller)
-        return early is not None and not early.isdisjoint(sites)
+        return early is not None and (not sites or not early.isdisjoint(sites))
 
 
 def before_store(walk: Walk, chain: list[tuple[int, frozenset[int]]],
