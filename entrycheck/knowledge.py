@@ -110,8 +110,9 @@ class ArgumentUse:
 class BootFact:
     """What an entry's own path sets before shared code reads it: an argument of a
     function (`function`, `argument`) or a variable (`boot_params.hdr.hardware_subarch`: a
-    member path through BTF), for the whole boot or, with `function`, while that function
-    runs (`static_call_initialized` is 0 in xen_start_kernel); `value` what it may be."""
+    member path through BTF), for the whole boot or, with `function`, in that function's
+    own instructions (`static_call_initialized` is 0 in xen_start_kernel, not in what it
+    calls); `value` what it may be."""
 
     entry: str
     function: str | None

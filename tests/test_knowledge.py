@@ -141,3 +141,5 @@ def test_a_variable_fact_may_hold_while_one_function_runs(text):
     assert broken != text
     assert "needs a variable (while a function runs, or throughout), or a function and an " \
            "argument" in error(broken)
+    only_function = text.replace("    variable: static_call_initialized\n", "", 1)
+    assert "needs a variable" in error(only_function)

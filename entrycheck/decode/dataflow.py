@@ -630,8 +630,8 @@ class _Run:
 
     def _copy(self, ins: Instruction, regs: dict) -> None:
         """`rep movs` from a known object into a known one stores each code address the
-        source holds (xen_init_irq_ops: `pv_ops.irq = xen_irq_ops`); rdi, rsi and rcx are
-        not known after it."""
+        source holds (xen_init_irq_ops: `pv_ops.irq = xen_irq_ops`), upwards (the kernel
+        keeps the direction flag clear); rdi, rsi and rcx are not known after any movs."""
         dst, src, count = (regs.pop(r, None) for r in _COPY_REGISTERS)
         if not ins.has_rep_prefix or dst is None or src is None or count is None \
                 or None in (dst[0], src[0], count[0]) or dst[1] is not None \

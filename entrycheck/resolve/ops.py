@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections import deque
 
 from entrycheck.decode.cfg import Facts, always_through, must_execute
-from entrycheck.model import EDGE_STYLES, EdgeKind, Function, FunctionFacts, How
+from entrycheck.model import EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
 from entrycheck.resolve.order import CONTROL, Before, before_store
 
-_SPINE_EDGES = frozenset(k for k, s in EDGE_STYLES.items()  # calls that always happen
-                         if not (s.fault or s.deferred) and k != EdgeKind.ALTERNATIVE)
+# the spine follows only transfers with one target (and calls through a register holding
+# a constant): an indirect site that always runs may still reach any one of its targets
+# (`call *hook`: native_init or xen_init)
+_SPINE_EDGES = frozenset({EdgeKind.CALL, EdgeKind.JUMP, EdgeKind.FALLTHROUGH, EdgeKind.FAR})
 
 
 class Ops(Resolver):
@@ -90,53 +92,88 @@ class Ops(Resolver):
         """Strong update: drop a slot's static target where a decisive store of this
         entry's put something else there before the read. Once some are dropped, less
         may run before the other stores: again until nothing more is dropped."""
-        stores = walk.scratch(self.name).get("stores", ())
+        scratch = walk.scratch(self.name)
+        stores = scratch.get("stores", ())
         if not stores:
             return
         spine = self._spine(walk, {by for _, _, by, _ in stores})
         by_storer: dict[tuple[int, int], dict[int, set[int]]] = {}
+        stored: dict[int, set[int]] = {}  # slot -> what any store of this entry puts there
         for slot, value, by, address in stores:
+            stored.setdefault(slot, set()).add(self._start(value))
             if by in spine:
                 by_storer.setdefault((slot, by), {}).setdefault(value, set()).add(address)
-        decisive: dict[int, set[int]] = {}
-        storers: dict[int, list[tuple[int, frozenset[int]]]] = {}
+        storers: dict[int, list[tuple[int, frozenset[int]]]] = {}  # decisive ones
         for (slot, by), values in by_storer.items():
             if self._always_stores(walk, by, values):
-                decisive.setdefault(slot, set()).update(
-                    target.start if (target := self.ctx.functions.at(v)) else v for v in values)
                 storers.setdefault(slot, []).append(
                     (by, frozenset(a for addresses in values.values() for a in addresses)))
-        scratch = walk.scratch(self.name)
-        while self._strong_updates(walk, spine, decisive, storers):
+        while self._strong_updates(walk, spine, storers, stored):
             scratch.pop("before", None)
             scratch.pop("prefixes", None)
 
+    def _start(self, value: int) -> int:
+        target = self.ctx.functions.at(value)
+        return target.start if target else value
+
     def _strong_updates(self, walk, spine: dict[int, tuple[int, int] | None],
-                        decisive: dict[int, set[int]],
-                        storers: dict[int, list[tuple[int, frozenset[int]]]]) -> bool:
+                        storers: dict[int, list[tuple[int, frozenset[int]]]],
+                        stored: dict[int, set[int]]) -> bool:
         """Drop the static targets that decisive stores replace before their reads; True
-        when one was dropped."""
+        when one was dropped. A caller keeps a callee that any other way leads to (a
+        direct call, a slot no store decides, a value some store put there)."""
         def befores(slot: int) -> list[Before]:
             return [self._before(walk, spine, by, sites) for by, sites in storers[slot]]
 
+        def replaced(caller: int, callee: int, slot: int | None, deferred: bool) -> bool:
+            return slot in storers and callee not in stored[slot] and (
+                deferred or not self._read_first(walk, caller, slot, befores(slot)))
+
         dropped = False
-        for caller, callee, slot in walk.slot_edges:
-            values = decisive.get(slot)
+        for caller, callee in dict.fromkeys((c, d) for c, d, _ in walk.slot_edges):
             edge = walk.succ.get(caller, {}).get(callee)
-            if values and callee not in values and edge is not None \
-                    and walk.kind(edge) != EdgeKind.OPS \
-                    and not self._read_first(walk, caller, edge, slot, befores(slot)):
+            if edge is None or walk.kind(edge) == EdgeKind.OPS:
+                continue
+            ways = self._ways(walk, caller).get(callee, ())
+            if ways and all(replaced(caller, callee, slot, deferred) for slot, deferred in ways):
                 del walk.succ[caller][callee]
                 dropped = True
-        for slot, values in decisive.items():  # a static call's trampoline: its default
+        for slot in storers:  # a static call's trampoline: its default
             out = walk.succ.get(slot, {}) if slot in walk.nodes else {}
-            defaults = [c for c, e in out.items()
-                        if c not in values and walk.kind(e) in (EdgeKind.JUMP, EdgeKind.CALL)]
+            defaults = [c for c, e in out.items() if c not in stored[slot]
+                        and walk.kind(e) in (EdgeKind.JUMP, EdgeKind.CALL)]
             if defaults and not all(slot in b.whole for b in befores(slot)):
                 for callee in defaults:
                     del out[callee]
                 dropped = True
         return dropped
+
+    def _decodes(self, walk, addr: int) -> list[FunctionFacts]:
+        """Every decode of the function the walk made (modes, starts)."""
+        index = walk.scratch(self.name).get("decodes")
+        if index is None:
+            index = walk.scratch(self.name)["decodes"] = {}
+            for start, mode, at in walk.seen:
+                index.setdefault(start, []).append((mode, at))
+        func = self.ctx.functions.starting_at(addr)
+        return [walk.b.plan(func, mode, at).facts for mode, at in index.get(addr, ())] \
+            if func is not None else []
+
+    def _ways(self, walk, caller: int) -> dict[int, list[tuple[int | None, bool]]]:
+        """callee -> (the slot read or None, a deferred link) for every link of the
+        caller's decodes (kept per walk)."""
+        memo = walk.scratch(self.name).setdefault("ways", {})
+        found = memo.get(caller)
+        if found is None:
+            found = memo[caller] = {}
+            func = self.ctx.functions.starting_at(caller)
+            for facts in self._decodes(walk, caller):
+                for resolver in walk.b.linking:
+                    for link in resolver.links(func, facts):
+                        if link.target is not None:
+                            found.setdefault(self._start(link.target), []).append(
+                                (link.slot, link.kind not in CONTROL))
+        return found
 
     def _before(self, walk, spine: dict[int, tuple[int, int] | None], by: int,
                 sites: frozenset[int]) -> Before:
@@ -154,18 +191,9 @@ class Ops(Resolver):
                 walk.scratch(self.name).setdefault("prefixes", {}))
         return found
 
-    def _read_first(self, walk, caller: int, edge: int, slot: int,
-                    befores: list[Before]) -> bool:
-        """May `caller`'s read of `slot` run before every decisive store into it? (An
-        object that holds the slot, registered or handed on, is no read in boot order.)"""
-        if walk.kind(edge) not in CONTROL:
-            return False
-        func = self.ctx.functions.starting_at(caller)
-        node = walk.nodes.get(caller)
-        if func is None or node is None:
-            return True
-        start = walk.entry.address if caller == walk.root else caller
-        reads = [s.address for s in walk.b.plan(func, node.mode, start).facts.sites
+    def _read_first(self, walk, caller: int, slot: int, befores: list[Before]) -> bool:
+        """May `caller`'s read of `slot` run before every decisive store into it?"""
+        reads = [s.address for facts in self._decodes(walk, caller) for s in facts.sites
                  if s.slot == slot]
         return all(b.may_read(caller, reads) for b in befores)
 
@@ -198,6 +226,14 @@ class Ops(Resolver):
                 must = must | self.must(func, mode, target, entry)
         return must
 
+    def _constant(self, walk, addr: int, site: int) -> bool:
+        """Is `site` a call or jump through a register that holds one constant (`mov
+        $xen_prepare_pvh, %rax; call *%rax`), in every decode of the function?"""
+        sites = [s for facts in self._decodes(walk, addr) for s in facts.sites
+                 if s.address == site]
+        return bool(sites) and all(s.how == How.REGISTER and s.slot is None
+                                   and s.target is not None for s in sites)
+
     def _spine(self, walk, storers: set[int]) -> dict[int, tuple[int, int] | None]:
         """Functions that run whenever the entry boots: the root, and the callees of
         must-execute call sites of spine functions, each with (caller, call site) on its
@@ -209,8 +245,9 @@ class Ops(Resolver):
         while queue and missing:
             addr = queue.popleft()
             calls = [(callee, edge) for callee, number in walk.succ.get(addr, {}).items()
-                     if callee not in spine and (edge := walk.edge(number)).kind in _SPINE_EDGES
-                     and not edge.condition]
+                     if callee not in spine and not (edge := walk.edge(number)).condition
+                     and (edge.kind in _SPINE_EDGES or (edge.kind == EdgeKind.REGISTER
+                          and self._constant(walk, addr, edge.site)))]
             if not calls:
                 continue  # no must-execute set needed: nothing it could add
             must = self._always(walk, addr)

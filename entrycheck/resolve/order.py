@@ -2,13 +2,17 @@
 slot's old target only for the reads that come after it; a read that may come first still
 sees the old target (the ops resolver keeps that edge).
 
-The spine is a chain of calls that always happen: root -> F1 -> ... -> the storer. Before the
-storer's first store, each chain function runs from its start up to its call of the next
-(the storer: up to the store), and what that code calls, as far as calls go. Boot order is
-control flow: callbacks whose address is taken (kthreads, notifiers, initcalls) and
-exception handlers are not followed, as the spine does not follow them, nor the fault layer
-(panic(), WARN reports: not the boot going on). Where no boot fact decides a branch, both
-sides may run; where a callee's call site is not known, it may come first."""
+The spine is a chain of direct calls that always happen: root -> F1 -> ... -> the storer.
+Before the storer's first store, each chain function runs from its start up to its call of
+the next (the storer: up to the store), and what that code calls, as far as control goes.
+Where no boot fact decides a branch, both sides may run; a callee whose call site is not
+known, and a read outside the decoded code, may come first.
+
+Assumed, not proven: callbacks whose address is taken (kthreads, notifiers, initcalls,
+registered structs), exception handlers and the fault layer (panic(), WARN reports) do not
+read a hook before its store, so the closure does not follow those edges, and a struct that
+holds a slot is no read in boot order. Synchronous callbacks (on_each_cpu, a hotplug
+state's startup callback) would break the assumption."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from entrycheck.decode.cfg import runs_before
-from entrycheck.model import EDGE_STYLES
+from entrycheck.model import EDGE_STYLES, Function, FunctionFacts
 
 if TYPE_CHECKING:
     from entrycheck.graph import Walk
@@ -28,10 +32,11 @@ CONTROL = frozenset(k for k, s in EDGE_STYLES.items() if not (s.fault or s.defer
 
 class Before(NamedTuple):
     """What may run before one store: whole functions, and the early parts of the chain
-    functions leading to it (instruction addresses)."""
+    functions leading to it (instruction addresses), with what was decoded of them."""
 
     whole: frozenset[int]
     partial: dict[int, frozenset[int]]
+    decoded: dict[int, frozenset[int]]
 
     def may_read(self, caller: int, sites: Collection[int]) -> bool:
         """May `caller`, reading at one of `sites` (none known: anywhere), run before the
@@ -39,34 +44,42 @@ class Before(NamedTuple):
         if caller in self.whole:
             return True
         early = self.partial.get(caller)
-        return early is not None and (not sites or not early.isdisjoint(sites))
+        if early is None:
+            return False
+        decoded = self.decoded[caller]
+        return not sites or any(s in early or s not in decoded for s in sites)
+
+
+Prefixes = dict[tuple[tuple[int, frozenset[int]], ...],
+                tuple[frozenset[int], frozenset[int], frozenset[int]]]
 
 
 def before_store(walk: Walk, chain: list[tuple[int, frozenset[int]]],
-                 noreturn: frozenset[int], dead_ends: frozenset[int],
-                 prefixes: dict) -> Before:
+                 noreturn: frozenset[int], fault_layer: frozenset[int],
+                 prefixes: Prefixes) -> Before:
     """What may run before the chain's last function reaches one of its stop sites; `chain`
-    is (function, where it calls the next or stores) from the root on; `dead_ends` (error
-    exits and reports) are not followed. `prefixes` keeps, per chain prefix, its last
-    function's early part and what may run before its stop (stores share prefixes)."""
+    is (function, where it calls the next or stores) from the root on; the `fault_layer`
+    is not followed. `prefixes` keeps, per chain prefix, its last function's early part,
+    what was decoded of it and what may run before its stop (stores share prefixes)."""
     early: dict[int, frozenset[int]] = {}
+    decoded: dict[int, frozenset[int]] = {}
     whole: frozenset[int] = frozenset()
-    key: tuple = ()
+    key: tuple[tuple[int, frozenset[int]], ...] = ()
     for addr, stops in chain:
         key += ((addr, stops),)
         found = prefixes.get(key)
         if found is None:
-            region, callees = _early_part(walk, addr, stops, noreturn)
-            found = prefixes[key] = (region, _closure(walk, callees - dead_ends, dead_ends,
-                                                      whole))
-        early[addr], whole = found
-    return Before(whole, {a: r for a, r in early.items() if a not in whole})
+            region, seen, callees = _early_part(walk, addr, stops, noreturn)
+            found = prefixes[key] = (region, seen, _closure(walk, callees - fault_layer,
+                                                            fault_layer, whole))
+        early[addr], decoded[addr], whole = found
+    return Before(whole, {a: r for a, r in early.items() if a not in whole}, decoded)
 
 
 def _early_part(walk: Walk, addr: int, stops: frozenset[int], noreturn: frozenset[int]
-                ) -> tuple[frozenset[int], set[int]]:
+                ) -> tuple[frozenset[int], frozenset[int], set[int]]:
     """A chain function's instructions that may run before `stops`, through its mode
-    switches, and the callees it may reach from them."""
+    switches, the instructions decoded, and the callees it may reach from the first."""
     ctx = walk.ctx
     func, node = ctx.functions.starting_at(addr), walk.nodes[addr]
     start = walk.entry.address if addr == walk.root else addr
@@ -79,7 +92,7 @@ def _early_part(walk: Walk, addr: int, stops: frozenset[int], noreturn: frozense
         site, target, mode = pending.pop()
         if site in region and target not in region:
             more, more_decoded = runs_before(ctx.image.read, func, mode, target, stops,
-                                             noreturn, facts)
+                                             noreturn, facts._replace(registers=()))
             region, decoded = region | more, decoded | more_decoded
             pending.extend(walk.b.plan(func, mode, target).facts.switches)
     sites: dict[int, set[int]] = {}
@@ -95,10 +108,11 @@ def _early_part(walk: Walk, addr: int, stops: frozenset[int], noreturn: frozense
                 callees.add(callee)
         elif callee not in linked and walk.kind(number) in CONTROL:
             callees.add(callee)  # no link says where: it may come first
-    return region, callees
+    return region, decoded, callees
 
 
-def _site_pairs(walk: Walk, func, facts) -> Iterable[tuple[int, int, bool]]:
+def _site_pairs(walk: Walk, func: Function, facts: FunctionFacts
+                ) -> Iterable[tuple[int, int, bool]]:
     """(site, callee, a control transfer) for every way the function's code leads to a
     callee: the linking resolvers' links, and the values this entry stored into the slots
     and static calls its sites read."""
@@ -114,15 +128,15 @@ def _site_pairs(walk: Walk, func, facts) -> Iterable[tuple[int, int, bool]]:
                     yield site.address, callee.start, True
 
 
-def _closure(walk: Walk, starts: set[int], dead_ends: frozenset[int],
+def _closure(walk: Walk, starts: set[int], fault_layer: frozenset[int],
              known: frozenset[int]) -> frozenset[int]:
     """`known` (closed already) and what control transfers reach from `starts`, with
-    them, short of `dead_ends`."""
+    them, short of the `fault_layer`."""
     seen = set(starts - known)
     queue = deque(seen)
     while queue:
         for callee, number in walk.succ.get(queue.popleft(), {}).items():
-            if callee not in seen and callee not in known and callee not in dead_ends \
+            if callee not in seen and callee not in known and callee not in fault_layer \
                     and walk.kind(number) in CONTROL:
                 seen.add(callee)
                 queue.append(callee)

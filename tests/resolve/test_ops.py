@@ -113,3 +113,81 @@ def test_a_decisive_store_decides_only_the_reads_after_it():
     assert callees("early_user") == {"static_must", "must_target"}
     assert callees("late_user") == {"must_target"}
 
+
+KEEPS = {  # a store on every boot, and another way that still leads to the old target
+    "shared_default": r"""
+startup_64:
+    lea must_target(%rip), %rax
+    mov %rax, must_slot(%rip)
+    call user
+    ret
+user:
+    call *must_slot(%rip)
+    call *other_slot(%rip)              # no store decides it: still static_must
+    ret
+""",
+    "direct_and_slot": r"""
+startup_64:
+    lea must_target(%rip), %rax
+    mov %rax, must_slot(%rip)
+    call user
+    ret
+user:
+    call static_must                    # called directly as well
+    call *must_slot(%rip)
+    ret
+""",
+    "restored": r"""
+startup_64:
+    lea must_target(%rip), %rax
+    mov %rax, must_slot(%rip)
+    test %edi, %edi
+    jz 1f
+    call restore                        # some boots put the old target back
+1:  call user
+    ret
+restore:
+    lea static_must(%rip), %rax
+    mov %rax, must_slot(%rip)
+    ret
+user:
+    call *must_slot(%rip)
+    ret
+""",
+    "storer_not_always_called": r"""
+startup_64:
+    test %edi, %edi
+    jz 1f
+    lea xen_init(%rip), %rax
+    mov %rax, hook(%rip)
+1:  call *hook(%rip)                    # native_init or xen_init: one of them
+    call user
+    ret
+xen_init:                               # stores whenever it runs, on some boots only
+    lea must_target(%rip), %rax
+    mov %rax, must_slot(%rip)
+    ret
+native_init: ret
+user:
+    call *must_slot(%rip)
+    ret
+""",
+}
+KEEPS_DATA = r"""
+must_target: ret
+static_must: ret
+    .data
+    .balign 8
+must_slot: .quad static_must
+other_slot: .quad static_must
+hook: .quad native_init
+"""
+
+
+@pytest.mark.parametrize("case", sorted(KEEPS))
+def test_the_old_target_stays_where_another_way_leads_to_it(case):
+    text = KEEPS[case]
+    data = KEEPS_DATA if "native_init" in text else KEEPS_DATA.replace(
+        "hook: .quad native_init\n", "")
+    _, b, graph = snippet_graph("    .text\n    .globl startup_64\n" + text + data)
+    assert "static_must" in b.names(graph.succ[b.addr("user")])
