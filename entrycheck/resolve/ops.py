@@ -111,6 +111,12 @@ class Ops(Resolver):
         while self._strong_updates(walk, spine, storers, stored):
             scratch.pop("before", None)
             scratch.pop("prefixes", None)
+        # a read the stores replaced is no hook row, even where the caller keeps the
+        # callee for another reason (x86_init_noop, the default of many x86_init slots)
+        walk.slot_edges = [(caller, callee, slot) for caller, callee, slot in walk.slot_edges
+                           if slot not in storers or callee in stored[slot]
+                           or not self._replaced(walk, spine, storers, stored, caller, callee,
+                                                 (slot, False))]
 
     def _start(self, value: int) -> int:
         target = self.ctx.functions.at(value)
@@ -122,31 +128,41 @@ class Ops(Resolver):
         """Drop the static targets that decisive stores replace before their reads; True
         when one was dropped. A caller keeps a callee that any other way leads to (a
         direct call, a slot no store decides, a value some store put there)."""
-        def befores(slot: int) -> list[Before]:
-            return [self._before(walk, spine, by, sites) for by, sites in storers[slot]]
-
-        def replaced(caller: int, callee: int, slot: int | None, deferred: bool) -> bool:
-            return slot in storers and callee not in stored[slot] and (
-                deferred or not self._read_first(walk, caller, slot, befores(slot)))
-
         dropped = False
         for caller, callee in dict.fromkeys((c, d) for c, d, _ in walk.slot_edges):
             edge = walk.succ.get(caller, {}).get(callee)
             if edge is None or walk.kind(edge) == EdgeKind.OPS:
                 continue
             ways = self._ways(walk, caller).get(callee, ())
-            if ways and all(replaced(caller, callee, slot, deferred) for slot, deferred in ways):
+            if ways and all(self._replaced(walk, spine, storers, stored, caller, callee, way)
+                            for way in ways):
                 del walk.succ[caller][callee]
                 dropped = True
         for slot in storers:  # a static call's trampoline: its default
             out = walk.succ.get(slot, {}) if slot in walk.nodes else {}
             defaults = [c for c, e in out.items() if c not in stored[slot]
                         and walk.kind(e) in (EdgeKind.JUMP, EdgeKind.CALL)]
-            if defaults and not all(slot in b.whole for b in befores(slot)):
+            if defaults and not all(slot in b.whole
+                                    for b in self._befores(walk, spine, storers[slot])):
                 for callee in defaults:
                     del out[callee]
                 dropped = True
         return dropped
+
+    def _replaced(self, walk, spine: dict[int, tuple[int, int] | None],
+                  storers: dict[int, list[tuple[int, frozenset[int]]]],
+                  stored: dict[int, set[int]], caller: int, callee: int,
+                  way: tuple[int | None, bool]) -> bool:
+        """Is this way from caller to callee (a slot read, or a deferred link through a
+        slot) replaced by the decisive stores into its slot?"""
+        slot, deferred = way
+        return slot in storers and callee not in stored[slot] and (
+            deferred or not self._read_first(walk, caller, slot,
+                                             self._befores(walk, spine, storers[slot])))
+
+    def _befores(self, walk, spine: dict[int, tuple[int, int] | None],
+                 storers: list[tuple[int, frozenset[int]]]) -> list[Before]:
+        return [self._before(walk, spine, by, sites) for by, sites in storers]
 
     def _decodes(self, walk, addr: int) -> list[FunctionFacts]:
         """Every decode of the function the walk made (modes, starts)."""

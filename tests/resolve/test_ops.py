@@ -191,3 +191,11 @@ def test_the_old_target_stays_where_another_way_leads_to_it(case):
         "hook: .quad native_init\n", "")
     _, b, graph = snippet_graph("    .text\n    .globl startup_64\n" + text + data)
     assert "static_must" in b.names(graph.succ[b.addr("user")])
+
+
+def test_a_replaced_read_is_no_hook_row_where_the_callee_stays_for_another_slot():
+    _, b, graph = snippet_graph("    .text\n    .globl startup_64\n" + KEEPS["shared_default"]
+                                + KEEPS_DATA.replace("hook: .quad native_init\n", ""))
+    rows = {(h.name, b.functions.at(h.target).name) for h in graph.hooks}
+    assert ("must_slot", "static_must") not in rows
+    assert {("must_slot", "must_target"), ("other_slot", "static_must")} <= rows
