@@ -129,7 +129,8 @@ class Ops(Resolver):
         when one was dropped. A caller keeps a callee that any other way leads to (a
         direct call, a slot no store decides, a value some store put there)."""
         dropped = False
-        for caller, callee in dict.fromkeys((c, d) for c, d, _ in walk.slot_edges):
+        for caller, callee in dict.fromkeys((c, d) for c, d, slot in walk.slot_edges
+                                            if slot in storers):
             edge = walk.succ.get(caller, {}).get(callee)
             if edge is None or walk.kind(edge) == EdgeKind.OPS:
                 continue
