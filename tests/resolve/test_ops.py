@@ -114,24 +114,21 @@ def test_a_decisive_store_decides_only_the_reads_after_it():
     assert callees("late_user") == {"must_target"}
 
 
-KEEPS = {  # a store on every boot, and another way that still leads to the old target
-    "shared_default": r"""
+STORE_THEN_USER = r"""
 startup_64:
     lea must_target(%rip), %rax
-    mov %rax, must_slot(%rip)
+    mov %rax, must_slot(%rip)           # on every boot
     call user
     ret
+"""
+KEEPS = {  # a store on every boot, and another way that still leads to the old target
+    "shared_default": STORE_THEN_USER + r"""
 user:
     call *must_slot(%rip)
     call *other_slot(%rip)              # no store decides it: still static_must
     ret
 """,
-    "direct_and_slot": r"""
-startup_64:
-    lea must_target(%rip), %rax
-    mov %rax, must_slot(%rip)
-    call user
-    ret
+    "direct_and_slot": STORE_THEN_USER + r"""
 user:
     call static_must                    # called directly as well
     call *must_slot(%rip)
