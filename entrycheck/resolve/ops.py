@@ -14,7 +14,7 @@ from collections import deque
 from entrycheck.decode.cfg import Facts, always_through, must_execute
 from entrycheck.model import EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
-from entrycheck.resolve.order import CONTROL, Before, before_store
+from entrycheck.resolve.order import CONTROL, Before, before_store, linked
 
 # the spine follows only transfers with one target (and calls through a register holding
 # a constant): an indirect site that always runs may still reach any one of its targets
@@ -185,11 +185,8 @@ class Ops(Resolver):
             found = memo[caller] = {}
             func = self.ctx.functions.starting_at(caller)
             for facts in self._decodes(walk, caller):
-                for resolver in walk.b.linking:
-                    for link in resolver.links(func, facts):
-                        if link.target is not None:
-                            found.setdefault(self._start(link.target), []).append(
-                                (link.slot, link.kind not in CONTROL))
+                for link, callee in linked(walk, func, facts):
+                    found.setdefault(callee, []).append((link.slot, link.kind not in CONTROL))
         return found
 
     def _before(self, walk, spine: dict[int, tuple[int, int] | None], by: int,

@@ -17,7 +17,7 @@ state's startup callback) would break the assumption."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from entrycheck.decode.cfg import runs_before
@@ -25,6 +25,7 @@ from entrycheck.model import EDGE_STYLES, Function, FunctionFacts
 
 if TYPE_CHECKING:
     from entrycheck.graph import Walk
+    from entrycheck.resolve.base import Link
 
 
 CONTROL = frozenset(k for k, s in EDGE_STYLES.items() if not (s.fault or s.deferred))
@@ -111,16 +112,24 @@ def _early_part(walk: Walk, addr: int, stops: frozenset[int], noreturn: frozense
     return region, decoded, callees
 
 
+def linked(walk: Walk, func: Function, facts: FunctionFacts) -> Iterator[tuple[Link, int]]:
+    """Each link the linking resolvers make from a decode of the function, with the start
+    of the function its target is in."""
+    at = walk.ctx.functions.at
+    for resolver in walk.b.linking:
+        for link in resolver.links(func, facts):
+            if link.target is not None and (callee := at(link.target)) is not None:
+                yield link, callee.start
+
+
 def _site_pairs(walk: Walk, func: Function, facts: FunctionFacts
                 ) -> Iterable[tuple[int, int, bool]]:
     """(site, callee, a control transfer) for every way the function's code leads to a
     callee: the linking resolvers' links, and the values this entry stored into the slots
     and static calls its sites read."""
+    for link, callee in linked(walk, func, facts):
+        yield link.site, callee, link.kind in CONTROL
     at = walk.ctx.functions.at
-    for resolver in walk.b.linking:
-        for link in resolver.links(func, facts):
-            if link.target is not None and (callee := at(link.target)) is not None:
-                yield link.site, callee.start, link.kind in CONTROL
     for site in facts.sites:
         for key in {site.slot, site.target} - {None}:
             for value in walk.stores.get(key, ()):
