@@ -616,6 +616,8 @@ class _Run:
                 held = (held[0] & 0xFFFFFFFF, held[1])
         else:  # xor and the like
             held = None
+            if mnemonic == _ADD and ins.op1_kind in _IMMEDIATES:
+                self._indexed(ins.immediate(1) & MASK64)
         if held is not None:
             regs[reg] = held
             if held[1] is None and ins.op1_kind != OpKind.REGISTER and held[0] is not None \
@@ -627,6 +629,16 @@ class _Run:
                 facts.data_addrs.append(held[0])
                 if ins.op1_kind in _IMMEDIATES and held[0] > 0xFFFFFFFF:
                     facts.data_refs.append(held[0])
+
+    def _indexed(self, base: int) -> None:
+        """`add $base, %reg` to an index: `base` is an array whose address is taken, of
+        code stubs (`irq_entries_start`) or of data (`supported_fields[]`, the ima
+        template fields and their callbacks)."""
+        view, facts = self.d.view, self.facts
+        if (target := view.code_target(base)) is not None:
+            facts.code_refs.append(target)
+        elif view.is_data(base):
+            facts.data_addrs.append(base)
 
     def _copy(self, ins: Instruction, regs: dict) -> None:
         """`rep movs` from a known object into a known one stores each code address the

@@ -1,7 +1,9 @@
 """Jump labels (`__jump_table`): a static key's site is a NOP or a JMP to out-of-line code of
 the same function, flipped when the key changes. The code behind a site compiled as a JMP
 runs as linked; behind a NOP it runs only once the key is enabled (jump_label_init() in
-start_kernel patches every site to its key's state): it is decoded as conditional."""
+start_kernel patches every site to its key's state): it is decoded as conditional. So is
+the code after a site compiled as a JMP, which runs once the site becomes a NOP
+(sched_clock_cpu's per-CPU clock while `__sched_clock_stable` is off)."""
 
 from __future__ import annotations
 
@@ -9,23 +11,26 @@ from entrycheck.model import Function
 from entrycheck.resolve.base import Resolver
 
 CONDITION = "a static key enabled"
-_JMP = (0xE9, 0xEB)
+PATCHED_OUT = "a static key's jump patched out"
+_JMP_LENGTH = {0xE9: 5, 0xEB: 2}  # jmp rel32, jmp rel8
 
 
 class JumpLabels(Resolver):
     name = "jump-labels"
     reads = "table `jump_labels`; the instruction at each site"
 
-    def _targets(self, func: Function) -> list[tuple[int, bool]]:
-        """(target, the site is compiled as a jump) for the function's sites."""
+    def _sites(self, func: Function) -> list[tuple[int, int, int]]:
+        """(site, target, the length of the jump the site is compiled as, 0 for a NOP)
+        for the function's sites."""
         out = []
         for site, target in self.ctx.special.jump_labels_in(func.start, func.end):
             first = self.ctx.image.read(site, 1)
-            out.append((target, bool(first) and first[0] in _JMP))
+            out.append((site, target, _JMP_LENGTH.get(first[0], 0) if first else 0))
         return out
 
     def starts(self, func: Function) -> list[int]:
-        return [t for t, jumps in self._targets(func) if jumps]
+        return [target for _, target, jump in self._sites(func) if jump]
 
     def conditional_starts(self, func: Function) -> list[tuple[int, str]]:
-        return [(t, CONDITION) for t, jumps in self._targets(func) if not jumps]
+        return [(site + jump, PATCHED_OUT) if jump else (target, CONDITION)
+                for site, target, jump in self._sites(func)]

@@ -65,23 +65,44 @@ def _code_in_object(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int,
 
 def reachable_code(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, int], ...]:
     """(slot, function) held by the object at `address` or, up to `depth` levels, by the
-    objects it points to."""
+    objects it points to. An array of pointers to data met on the way (`pci_dev_groups[]`:
+    NULL-terminated pointers to `struct attribute_group`) is no level of its own: the
+    objects it lists are on its level (`pci_bus_type > pci_dev_groups[] > pci_dev_group >
+    is_visible` is two levels)."""
     bounds = _object(ctx, address)
     return () if bounds is None else _reachable(ctx, bounds[0], depth)
 
 
 @per_image
 def _reachable(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, int], ...]:
-    out, seen, level = [], set(), [address]
+    out: list[tuple[int, int]] = []
+    found: set[int] = set()
+    visited, level = {address}, [address]
     for _ in range(depth):
-        nxt = []
-        for obj in level:
-            for slot, value in pointers(ctx, obj):
+        deeper: list[int] = []
+        for obj in level:  # grows while it is read: the objects a pointer array lists
+            held = pointers(ctx, obj)
+            listed = obj != address and _pointer_array(ctx, obj, held)
+            for slot, value in held:
                 if ctx.functions.starting_at(value) is not None:
-                    if value not in seen:
-                        seen.add(value)
+                    if value not in found:
+                        found.add(value)
                         out.append((slot, value))
-                elif ctx.is_data(value):
-                    nxt.append(value)
-        level = nxt
+                elif ctx.is_data(value) and value not in visited:
+                    visited.add(value)
+                    (level if listed else deeper).append(value)
+        level = deeper
     return tuple(out)
+
+
+def _pointer_array(ctx: ImageContext, obj: int, held: tuple[tuple[int, int], ...]) -> bool:
+    """Is the object at `obj`, holding the pointers `held`, an array of pointers to data:
+    one in each word from its start, but for a NULL terminator?"""
+    bounds = _object(ctx, obj)
+    if bounds is None or not held:
+        return False
+    start, end = bounds
+    size = ctx.image.bits // 8
+    return end - start - size <= len(held) * size <= end - start and \
+        all(slot == start + i * size and ctx.is_data(value)
+            for i, (slot, value) in enumerate(held))

@@ -12,6 +12,10 @@ from entrycheck.model import EdgeKind, Function, FunctionFacts
 from entrycheck.resolve.base import Link, Resolver
 from entrycheck.resolve.structs import reachable_code
 
+# The struct an entry points to, the objects it points to and theirs: a trace event's
+# class, and the class's fields array (syscall_enter_define_fields)
+STRUCT_DEPTH = 3
+
 
 class Tables(Resolver):
     name = "tables"
@@ -32,7 +36,8 @@ class Tables(Resolver):
             for entry in entries:
                 targets += [(entry[f], table) for f in spec.code_fields]
                 for f in spec.struct_fields:
-                    targets += [(t, table) for _, t in reachable_code(self.ctx, entry[f], 2)]
+                    held = reachable_code(self.ctx, entry[f], STRUCT_DEPTH)
+                    targets += [(t, table) for _, t in held]
             # the first walker the image has: inner walkers are often inlined into outer
             # ones (do_initcall_level into kernel_init_freeable)
             walker = next((f for name in walkers for f in self.ctx.functions_named([name])),

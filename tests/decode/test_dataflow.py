@@ -213,6 +213,12 @@ struct_copy_movs:
     ret
 struct_copy_end:
 
+indexed:                    # add $array, %reg (an unknown index): the array's address
+    addq $g, %rsi           # of code stubs (irq_entries_start)
+    addq $copy_to, %rbx     # of data (supported_fields[])
+    ret
+indexed_end:
+
 conditional:
     call g
     ret
@@ -243,7 +249,7 @@ NAMES = ["g", "h", "panic_fn", "return_thunk", "thunk_rax", "mov_jmp", "lea_call
          "privileged", "via_aux", "int3_resumes", "int3_padding", "ud1_resumes", "ud2_traps",
          "bug_suffix", "panic_suffix", "jump_table", "thunks", "falls", "next_fn",
          "falls_after_call", "next_fn2", "optional_hook", "jump_join", "agreeing_join",
-         "struct_copy", "conditional"]
+         "struct_copy", "indexed", "conditional"]
 
 
 @pytest.fixture(scope="module")
@@ -345,6 +351,12 @@ def test_a_struct_copy_stores_the_code_addresses_it_copies(snip, functions):
     """16 bytes from `slot` (g, then empty_slot's 0): one store, into copy_to."""
     facts = decode(snip, functions, "struct_copy")
     assert facts.stores == [Store(snip["struct_copy_movs"], snip["copy_to"], snip["g"], True)]
+
+
+def test_an_array_indexed_by_adding_its_address_is_taken(snip, functions):
+    facts = decode(snip, functions, "indexed")
+    assert facts.code_refs == [snip["g"]]
+    assert facts.data_addrs == [snip["copy_to"]]
 
 
 def test_constant_arguments_of_a_direct_call(snip, functions):

@@ -1,5 +1,6 @@
 """entrycheck.resolve.jump_labels: a static key's out-of-line code is decoded as linked when
-the site is compiled as a jump, as conditional ("a static key enabled") behind a nop."""
+the site is compiled as a jump, as conditional ("a static key enabled") behind a nop; the
+code after a jump is conditional too (it runs once the jump is patched out)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from entrycheck.analysis import analyse
 from entrycheck.binary.image import Image
 from entrycheck.model import EdgeKind
-from entrycheck.resolve.jump_labels import CONDITION, JumpLabels
+from entrycheck.resolve.jump_labels import CONDITION, PATCHED_OUT, JumpLabels
 
 from .conftest import snippet_graph
 
@@ -55,6 +56,9 @@ nop_site:
     .type jmp_site, @object
 jmp_site:
     jmp 2f                              # static_branch_likely() compiled as a jump
+    .type after_jmp, @object
+after_jmp:
+    call key_flipped_helper             # runs once the jump is patched to a nop
     ret
     .type nop_target, @object
 nop_target:
@@ -67,6 +71,7 @@ jmp_target:
     ret
 key_on_helper: ret
 key_off_helper: ret
+key_flipped_helper: ret
     .data
     .balign 8
 __start___jump_table:
@@ -87,9 +92,11 @@ def test_jump_site_runs_as_linked(case):
     snip, b, graph = case
     resolver = b.resolver(JumpLabels)
     assert resolver.starts(b.func("startup_64")) == [snip["jmp_target"]]
-    assert resolver.conditional_starts(b.func("startup_64")) == [(snip["nop_target"], CONDITION)]
+    assert resolver.conditional_starts(b.func("startup_64")) == [
+        (snip["nop_target"], CONDITION), (snip["after_jmp"], PATCHED_OUT)]
     assert b.edge(graph, "startup_64", "key_off_helper").condition is None
     assert b.edge(graph, "startup_64", "key_on_helper").condition == CONDITION
+    assert b.edge(graph, "startup_64", "key_flipped_helper").condition == PATCHED_OUT
 
 
 @pytest.mark.realkernel
@@ -105,3 +112,15 @@ def test_debian61_jump_label(debian61):
     site = edge.site
     targets = [target for code, target in jump_entries(img) if start <= code < site]
     assert any(target <= site for target in targets)  # inside a jump-label block
+
+
+@pytest.mark.realkernel
+def test_debian61_code_after_a_jump_site(debian61):
+    """sched_clock_cpu: while the clock is stable, jump sites skip the per-CPU clock
+    (sched_clock_local), which runs once they are patched out, as in a QEMU boot."""
+    image = debian61["vmlinux_nodebug"]
+    graph = analyse(image, complete=True).graph("native")
+    img = Image(image)
+    edge = graph.succ[img.symbol_address("sched_clock_cpu")][
+        img.symbol_address("sched_clock_local")]
+    assert edge.kind == EdgeKind.CALL and edge.condition == PATCHED_OUT
