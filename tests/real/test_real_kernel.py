@@ -140,16 +140,19 @@ def test_traced_boot_is_inside_static_reach(capsys, debian, boot_traces, entry):
 
 @pytest.mark.parametrize("entry", ["native", "pvh"])
 def test_whole_boot_is_inside_static_reach(capsys, debian, whole_boot_traces, entry):
-    """At least 99% of what runs until init ends is statically reached; each missing
-    function names the reached one that ran before it and the transfer lost."""
+    """At least 99.5% of what runs until init ends is statically reached (issue 11 asks
+    99%; all of it was on 2026-12-07), with the static set at most 8x the traced one
+    (5.8-7.1x then); each missing function names the reached one that ran before it and
+    the transfer lost."""
     image = str(debian["vmlinux_nodebug"])
     capsys.readouterr()
     main(["validate", image, "--trace", whole_boot_traces[entry], "--entry", entry, "--json"])
     result = json.loads(capsys.readouterr().out)
     assert result["trace"]["functions"] > 5000 and result["same_build"]
-    assert result["share_inside"] >= 0.99, [m["function"] for m in result["missing"]][:40]
+    assert result["share_inside"] >= 0.995, [m["function"] for m in result["missing"]][:40]
     assert all(m["after"] and m["lost"] for m in result["missing"])
     assert result["precision"]["scope"] == "whole boot"
+    assert result["precision"]["ratio"] <= 8.0
 
 
 def test_dynamic_diff_beside_static(capsys, debian, boot_traces):
