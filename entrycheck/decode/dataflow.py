@@ -631,12 +631,15 @@ class _Run:
                     facts.data_refs.append(held[0])
 
     def _indexed(self, base: int) -> None:
-        """`add $base, %reg` to an index: `base` is an array whose address is taken, of
-        code stubs (`irq_entries_start`) or of data (`supported_fields[]`, the ima
-        template fields and their callbacks)."""
+        """`add $base, %reg` to an index: where `base` is a kernel address (not a size or
+        a per-CPU offset), an array whose address is taken, of code stubs starting a
+        function (`irq_entries_start`) or of data (`supported_fields[]`, the ima template
+        fields and their callbacks)."""
+        if base <= 0xFFFFFFFF:
+            return
         view, facts = self.d.view, self.facts
-        if (target := view.code_target(base)) is not None:
-            facts.code_refs.append(target)
+        if view.function_starting_at(base) is not None:
+            facts.code_refs.append(base)
         elif view.is_data(base):
             facts.data_addrs.append(base)
 
