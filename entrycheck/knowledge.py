@@ -46,7 +46,8 @@ SCHEMA: dict = {
     "dispatchers": [{"function": str, "arguments": [int], "source": str}],
     "table_walkers": [{"table": str, "walkers": [str], "source": str}],
     "tables": [{"name": str, "section?": str, "start?": str, "stop?": str, "code": [str],
-                "structs?": [str], "sparse?": bool, "source": str, "layouts": [_LAYOUT]}],
+                "structs?": [str], "struct_depth?": int, "sparse?": bool, "source": str,
+                "layouts": [_LAYOUT]}],
     "kernel_handoff": {"in": [str], "after_call": [str]},
     "compressed_markers": [str],
     "compressed_base_registers": [str],
@@ -94,6 +95,8 @@ class TableSpec:
     layouts: tuple[TableLayout, ...]
     source: str
     sparse: bool = False  # a region scanned for pointers: entries not into code are skipped
+    struct_depth: int = 2  # levels of objects followed from a struct field (the struct's own
+    # pointers, and those of the objects they point to)
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,8 @@ def _check_layout(layout: dict, table: dict, source: str) -> None:
     for name in (*table["code"], *table.get("structs", ())):
         if name not in layout["fields"]:
             raise EntrycheckError(f"{where}: field {name} missing from a layout")
+    if not 1 <= table.get("struct_depth", 2) <= 4:
+        raise EntrycheckError(f"{where}: struct_depth must be 1 to 4")
     if "section" not in table and not ("start" in table and "stop" in table):
         raise EntrycheckError(f"{where}: needs a section or start and stop symbols")
 
@@ -336,7 +341,7 @@ def _build(data: dict, digest: str) -> Knowledge:
                                                  {n: (f[0], f[1])
                                                   for n, f in lay["fields"].items()})
                                      for lay in t["layouts"]), t["source"],
-                               t.get("sparse", False))
+                               t.get("sparse", False), t.get("struct_depth", 2))
                      for t in data["tables"]),
         handoff_in=frozenset(data["kernel_handoff"]["in"]),
         handoff_after_call=frozenset(data["kernel_handoff"]["after_call"]),

@@ -100,6 +100,14 @@ def test_layout_errors_name_the_layout_line(text):
     assert error(no_code_field) == (f"{SOURCE}:{line_of(no_code_field, 'insn: [0, rel32]')}: "
                                     "table alternatives: field instr missing from a layout")
 
+    deep = text.replace("struct_depth: 3", "struct_depth: 9", 1)
+    assert error(deep).endswith("table trace_events: struct_depth must be 1 to 4")
+
+
+def test_a_struct_table_may_be_followed_deeper():
+    depths = {t.name: t.struct_depth for t in x86().tables if t.struct_fields}
+    assert depths["trace_events"] == 3 and depths["cpu_devs"] == 2
+
 
 def test_symbol_lists_per_image():
     k = x86()

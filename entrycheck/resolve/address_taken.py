@@ -21,6 +21,12 @@ class AddressTaken(Resolver):
     reads = "code addresses the decoder saw put into registers"
     weak = True
 
+    def decoder_options(self) -> dict:
+        """Code sections' starts: `add $_stext, %rdi` turns an offset into an address
+        (text_poke's `_stext + rel_addr`), it takes no function's address."""
+        return {"offset_bases": [s.addr for s in self.ctx.image.sections
+                                 if s.alloc and s.executable and s.size]}
+
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
         out = []
         stored = [s.value for s in facts.stores

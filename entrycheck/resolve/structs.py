@@ -65,10 +65,10 @@ def _code_in_object(ctx: ImageContext, start: int, end: int) -> tuple[tuple[int,
 
 def reachable_code(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, int], ...]:
     """(slot, function) held by the object at `address` or, up to `depth` levels, by the
-    objects it points to. An array of pointers to data met on the way (`pci_dev_groups[]`:
-    NULL-terminated pointers to `struct attribute_group`) is no level of its own: the
-    objects it lists are on its level (`pci_bus_type > pci_dev_groups[] > pci_dev_group >
-    is_visible` is two levels)."""
+    objects it points to. An array of pointers (`pci_dev_groups[]`: NULL-terminated
+    pointers to `struct attribute_group`; a pointer variable is an array of one) is no
+    level of its own: the objects it lists are on its level (`pci_bus_type >
+    pci_dev_groups[] > pci_dev_group > is_visible` is two levels)."""
     bounds = _object(ctx, address)
     return () if bounds is None else _reachable(ctx, bounds[0], depth)
 
@@ -77,10 +77,14 @@ def reachable_code(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[i
 def _reachable(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, int], ...]:
     out: list[tuple[int, int]] = []
     found: set[int] = set()
-    visited, level = {address}, [address]
+    done: set[int] = set()  # objects looked at, each on the first level that lists it
+    level = [address]
     for _ in range(depth):
         deeper: list[int] = []
         for obj in level:  # grows while it is read: the objects a pointer array lists
+            if obj in done:
+                continue
+            done.add(obj)
             held = pointers(ctx, obj)
             listed = obj != address and _pointer_array(ctx, obj, held)
             for slot, value in held:
@@ -88,8 +92,7 @@ def _reachable(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, 
                     if value not in found:
                         found.add(value)
                         out.append((slot, value))
-                elif ctx.is_data(value) and value not in visited:
-                    visited.add(value)
+                elif value not in done and ctx.is_data(value):
                     (level if listed else deeper).append(value)
         level = deeper
     return tuple(out)
@@ -97,12 +100,15 @@ def _reachable(ctx: ImageContext, address: int, depth: int) -> tuple[tuple[int, 
 
 def _pointer_array(ctx: ImageContext, obj: int, held: tuple[tuple[int, int], ...]) -> bool:
     """Is the object at `obj`, holding the pointers `held`, an array of pointers to data:
-    one in each word from its start, but for a NULL terminator?"""
+    one in each word from its start, the last word perhaps NULL?"""
     bounds = _object(ctx, obj)
     if bounds is None or not held:
         return False
     start, end = bounds
     size = ctx.image.bits // 8
-    return end - start - size <= len(held) * size <= end - start and \
-        all(slot == start + i * size and ctx.is_data(value)
-            for i, (slot, value) in enumerate(held))
+    words, extra = divmod(end - start, size)
+    if extra or not words - 1 <= len(held) <= words \
+            or any(slot != start + i * size or not ctx.is_data(value)
+                   for i, (slot, value) in enumerate(held)):
+        return False
+    return len(held) == words or ctx.image.read_pointer(end - size) == 0

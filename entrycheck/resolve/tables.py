@@ -12,10 +12,6 @@ from entrycheck.model import EdgeKind, Function, FunctionFacts
 from entrycheck.resolve.base import Link, Resolver
 from entrycheck.resolve.structs import reachable_code
 
-# The struct an entry points to, the objects it points to and theirs: a trace event's
-# class, and the class's fields array (syscall_enter_define_fields)
-STRUCT_DEPTH = 3
-
 
 class Tables(Resolver):
     name = "tables"
@@ -36,7 +32,7 @@ class Tables(Resolver):
             for entry in entries:
                 targets += [(entry[f], table) for f in spec.code_fields]
                 for f in spec.struct_fields:
-                    held = reachable_code(self.ctx, entry[f], STRUCT_DEPTH)
+                    held = reachable_code(self.ctx, entry[f], spec.struct_depth)
                     targets += [(t, table) for _, t in held]
             # the first walker the image has: inner walkers are often inlined into outer
             # ones (do_initcall_level into kernel_init_freeable)

@@ -216,6 +216,8 @@ struct_copy_end:
 indexed:                    # add $array, %reg (an unknown index): the array's address
     addq $g, %rsi           # of code stubs (irq_entries_start)
     addq $copy_to, %rbx     # of data (supported_fields[])
+    addq $8, %rcx           # a number (a per-CPU offset, a size): no address
+    addq $mov_jmp+1, %rdx   # inside a function: no function's address
     ret
 indexed_end:
 
@@ -357,6 +359,8 @@ def test_an_array_indexed_by_adding_its_address_is_taken(snip, functions):
     facts = decode(snip, functions, "indexed")
     assert facts.code_refs == [snip["g"]]
     assert facts.data_addrs == [snip["copy_to"]]
+    # a code section's start is a base for offsets (text_poke's `_stext + rel_addr`)
+    assert decode(snip, functions, "indexed", offset_bases=[snip["g"]]).code_refs == []
 
 
 def test_constant_arguments_of_a_direct_call(snip, functions):

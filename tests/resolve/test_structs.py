@@ -56,12 +56,20 @@ attrs: .quad 0, too_deep
 plain: .quad 7, middle
     object middle
 middle: .quad 0, group
+    object either_order # the struct `middle` first, then the array listing `group`:
+either_order: .quad middle, groups  # group is still on the array's level
+    object tail         # pointers, then a number (not NULL): a struct, not an array
+tail: .quad group, 5
+    object holder
+holder: .quad 0, tail
 """
 
 
 def test_an_array_of_pointers_is_no_level_of_its_own():
     """bus > groups[] > group > is_visible is two levels: the pointer array lists objects
-    on its own level; `attrs` is a third level, and `plain > middle > group` has no array."""
+    on its own level, whatever else met `group` first; `attrs` is a third level, and
+    `plain > middle > group` has no array, nor has `holder > tail > group` (tail ends in
+    a number, not NULL)."""
     snip = assemble(POINTER_ARRAY)
     b = builder_for(snip.image)
     ctx = b.builder.ctx
@@ -73,3 +81,5 @@ def test_an_array_of_pointers_is_no_level_of_its_own():
     assert reached("plain") == set()
     assert b.names(t for _, t in reachable_code(ctx, snip["plain"], 3)) == \
         {"is_visible"}
+    assert reached("either_order") == {"is_visible", "show"}
+    assert reached("holder") == set()
