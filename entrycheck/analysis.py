@@ -26,7 +26,7 @@ from entrycheck.model import (
 )
 from entrycheck.paths import PathRules
 
-FORMAT = 9  # of the cached data
+FORMAT = 10  # of the cached data
 COLD = ".cold"  # GCC's name for the part of a function split off as unlikely code
 
 

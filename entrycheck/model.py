@@ -11,7 +11,7 @@ constant call arguments, data references, privileged instructions). An entry's g
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import islice
@@ -344,15 +344,22 @@ class EntryGraph:
         i = t.index[address]
         return t.strings[t.name[i]], t.strings[t.section[i]], bool(t.flags[i] & t.INIT)
 
-    def briefs(self, addresses: Iterable[int]) -> list[tuple[str, int, str, bool]]:
+    def briefs(self, addresses: Collection[int]) -> list[tuple[str, int, str, bool]]:
         """(name, address, section, init) of the nodes among `addresses`, sorted by name
-        then address, without making Nodes (a whole-boot answer lists some 50,000)."""
+        then address, without making Nodes (a whole-boot answer lists some 50,000: read
+        in the table's name order; a few are sorted)."""
         t = self.table
-        index, strings, names = t.index, t.strings, t.name
-        rows = sorted((strings[names[i]], a, i) for a in addresses
-                      if (i := index.get(a)) is not None)
+        index, strings, names, nodes = t.index, t.strings, t.name, t.addresses
+        if len(addresses) * 16 < len(index):
+            found = [(strings[names[i]], a, i) for a in addresses
+                     if (i := index.get(a)) is not None]
+            rows = [i for _, _, i in sorted(found)]
+        else:
+            wanted = addresses if isinstance(addresses, set | frozenset) else set(addresses)
+            rows = [i for i in t.by_name if nodes[i] in wanted]
         sections, flags, init = t.section, t.flags, t.INIT
-        return [(name, a, strings[sections[i]], bool(flags[i] & init)) for name, a, i in rows]
+        return [(strings[names[i]], nodes[i], strings[sections[i]], bool(flags[i] & init))
+                for i in rows]
 
 
 GRAPH_LISTS: dict[str, type] = {  # what an entry graph lists beside its arrays
@@ -550,7 +557,7 @@ class GraphTable:
     ARRAYS: ClassVar[dict[str, str]] = {
         "addresses": "Q", "name": "i", "section": "i", "mode": "b", "flags": "b",
         "extra_off": "i", "extra": "i", "offsets": "i", "dst": "i", "eid": "i", "kind": "b",
-        "cond": "b"}
+        "cond": "b", "by_name": "i"}
     RETURNS: ClassVar[int] = 1
     INIT: ClassVar[int] = 2
     COMPRESSED: ClassVar[int] = 4
@@ -608,6 +615,8 @@ class GraphTable:
             offsets.append(len(dst))
         cols["addresses"] = order
         cols["kind"], cols["cond"] = edges.codes(eid)
+        strings = edges.strings.items  # node indexes by name, then address (a stable sort)
+        cols["by_name"] = sorted(range(len(order)), key=[strings[i] for i in name].__getitem__)
         return cls(edges, {k: array(code, cols[k]) for k, code in cls.ARRAYS.items()})
 
     def node(self, i: int) -> Node:
@@ -655,7 +664,7 @@ _KIND_BYTES = bytes(range(len(KIND_CODES)))
 def _check(a: dict[str, array], edges: int, strings: int) -> None:
     """Raise ValueError unless a graph's arrays are consistent (an entry made by hand)."""
     n = len(a["addresses"])
-    if any(len(a[k]) != n for k in ("name", "section", "mode", "flags")) \
+    if any(len(a[k]) != n for k in ("name", "section", "mode", "flags", "by_name")) \
             or len(a["offsets"]) != n + 1 or len(a["extra_off"]) != n + 1:
         raise ValueError("node arrays of different lengths")
     for off, items in (("offsets", ("dst", "eid", "kind", "cond")), ("extra_off", ("extra",))):
@@ -667,9 +676,9 @@ def _check(a: dict[str, array], edges: int, strings: int) -> None:
         if a[name].tobytes().translate(None, valid):
             raise ValueError(f"{name} out of range")
     for name, high in (("dst", n), ("eid", edges), ("name", strings), ("section", strings),
-                       ("extra", strings)):
-        column = a[name]
-        if column and not (min(column) >= 0 and max(column) < high):
+                       ("extra", strings), ("by_name", n)):
+        column = a[name]  # read unsigned, a negative value is above any high: one pass
+        if column and max(memoryview(column).cast("B").cast("I")) >= high:
             raise ValueError(f"{name} out of range")
 
 

@@ -65,6 +65,20 @@ def test_graph_views():
     assert g.name(MID) == "x86_64_start_kernel"
 
 
+def test_briefs_by_name_then_address():
+    """Many nodes are read in the table's name order, a few are sorted: the same order."""
+    names = ["b", "a", "c", "a"] * 20
+    nodes = {0x1000 + 16 * i: Node(0x1000 + 16 * i, n, ".text", 64)
+             for i, n in enumerate(names)}
+    g = EntryGraph.build("native", 0x1000, nodes, {})
+    everything = g.briefs(set(nodes))
+    assert [(n, a) for n, a, _, _ in everything] == sorted((n, a) for a, n in
+                                                          zip(nodes, names, strict=True))
+    few = {0x1000 + 16 * 3, 0x1000 + 16 * 1, 0x1000 + 16 * 2}
+    assert g.briefs(few) == [row for row in everything if row[1] in few]
+    assert g.briefs(frozenset()) == []
+
+
 def test_adjacency_arrays():
     g = sample_graph()
     index, addresses, offsets, dst, kind, cond = g.adjacency()

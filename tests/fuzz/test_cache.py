@@ -209,6 +209,10 @@ DAMAGE = {  # what a hand-made entry with a correct checksum may hold
         {"graph:pvh/offsets": _cut(blobs["graph:pvh/offsets"], 4)}),
     "callee out of range": lambda data, blobs: blobs.update(
         {"graph:pvh/dst": _first(blobs["graph:pvh/dst"], "i", 10**6)}),
+    "negative callee": lambda data, blobs: blobs.update(
+        {"graph:pvh/dst": _first(blobs["graph:pvh/dst"], "i", -1)}),
+    "name order out of range": lambda data, blobs: blobs.update(
+        {"graph:pvh/by_name": _first(blobs["graph:pvh/by_name"], "i", 10**6)}),
     "edge column cut": lambda data, blobs: blobs.update(
         {"edges:0/resolver": _cut(blobs["edges:0/resolver"], 4)}),
     "unknown edge kind": lambda data, blobs: blobs.update(
