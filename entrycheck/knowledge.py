@@ -38,6 +38,7 @@ SCHEMA: dict = {
     "return_thunks": _BY_IMAGE,
     "argument_preserving": _BY_IMAGE,
     "incidental": _BY_IMAGE,
+    "image_bases": _BY_IMAGE,
     "indirect_thunk_prefixes": [str],
     "exception_entries": {"names": [str], "prefixes": [str]},
     "installs": [{"function": str, "handlers": [str], "source": str}],
@@ -319,7 +320,7 @@ def _possible(value: object) -> Possible | None:
 
 def _build(data: dict, digest: str) -> Knowledge:
     lists = ("boot_ends", "error_exits", "report_functions", "early_unavailable", "noreturn",
-             "return_thunks", "argument_preserving", "incidental")
+             "return_thunks", "argument_preserving", "incidental", "image_bases")
     return Knowledge(
         entries=tuple(EntrySpec(e["name"], tuple(e["symbols"]), e["mode"], e["image"],
                                 e.get("bits"), e.get("note"), e.get("header"), e["about"])

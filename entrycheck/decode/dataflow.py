@@ -91,7 +91,7 @@ class FunctionDecoder:
                  return_thunks: Iterable[int] = (), indirect_thunks: dict[int, str] | None = None,
                  base_registers: Iterable[str] = (), resuming_traps: Iterable[int] = (),
                  aux: Iterable[tuple[int, int]] = (), error_exits: Iterable[int] = (),
-                 bug_traps: Iterable[int] = (), offset_bases: Iterable[int] = ()):
+                 bug_traps: Iterable[int] = ()):
         self.view = view
         self.bits = bits
         self.noreturn = frozenset(noreturn)
@@ -102,7 +102,6 @@ class FunctionDecoder:
         self.aux = tuple(aux)  # out-of-line code that jumps back into its caller
         self.error_exits = frozenset(error_exits)
         self.bug_traps = frozenset(bug_traps)  # ud2 of BUG(): the calls before report it
-        self.offset_bases = frozenset(offset_bases)  # `add $base` makes an offset an address
         self._cat = dec.categories()
         self._kinds = [-1] * len(self._cat)  # code -> flow << 8 | category, filled as seen
         self._full, self._size, self._name = _register_tables()
@@ -636,7 +635,7 @@ class _Run:
         a per-CPU offset), an array whose address is taken, of code stubs starting a
         function (`irq_entries_start`) or of data (`supported_fields[]`, the ima template
         fields and their callbacks)."""
-        if base <= 0xFFFFFFFF or base in self.d.offset_bases:
+        if base <= 0xFFFFFFFF:
             return
         view, facts = self.d.view, self.facts
         if view.function_starting_at(base) is not None:

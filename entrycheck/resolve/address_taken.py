@@ -11,6 +11,8 @@ through its slot."""
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from entrycheck.model import EdgeKind, Function, FunctionFacts
 from entrycheck.resolve.base import Link, Resolver
 
@@ -21,19 +23,26 @@ class AddressTaken(Resolver):
     reads = "code addresses the decoder saw put into registers"
     weak = True
 
-    def decoder_options(self) -> dict:
-        """Code sections' starts: `add $_stext, %rdi` turns an offset into an address
-        (text_poke's `_stext + rel_addr`), it takes no function's address."""
-        return {"offset_bases": [s.addr for s in self.ctx.image.sections
-                                 if s.alloc and s.executable and s.size]}
+    @cached_property
+    def _image_bases(self) -> frozenset[int]:
+        """Where the kernel image starts (`_text`, `_stext`: knowledge `image_bases`): code
+        there is the head, entered by the boot loader; its address as a constant is the
+        image's base (`__pa_symbol(_text)` in setup_arch, text_poke's `_stext + rel_addr`),
+        not a callback."""
+        image = self.ctx.image
+        found = (image.symbol_address(name)
+                 for name in self.ctx.knowledge.names("image_bases", self.ctx.kind))
+        return frozenset(a for a in found if a is not None)
 
     def links(self, func: Function, facts: FunctionFacts) -> list[Link]:
         out = []
         stored = [s.value for s in facts.stores
                   if not s.copied and not self._hook_slot(s.slot)]
+        bases = self._image_bases
         for target in dict.fromkeys([*facts.code_refs, *stored]):
             callee = self.ctx.functions.starting_at(target)
-            if callee is not None and not func.start <= target < func.end:
+            if callee is not None and not func.start <= target < func.end \
+                    and target not in bases:
                 out.append(Link(func.start, target, EdgeKind.CALLBACK, self.ctx.image.bits,
                                 f"takes the address of {callee.name}", "address taken"))
         return out

@@ -60,6 +60,13 @@ def test_xen_pv_skips_native_head_code(capsys, kernel):
     assert not skipped & SHARED
     entry_only = {f["name"] for f in out["entry_only"]}
     assert {"xen_start_kernel", "xen_setup_kernel_pagetable"} <= entry_only
+    # over the whole boot too: setup_arch's `__pa_symbol(_text)` takes no head function's
+    # address (6.1 had `why --entry xen-pv sme_enable` answer through it)
+    native_own = [g for g in out["whole_boot"]["groups"]
+                  if g["point"] == {"kind": "entry", "name": "native"}]
+    assert native_own and {"__startup_64", "sme_enable"} <= set(native_own[0]["reference_only"])
+    assert main(["why", kernel, "--entry", "xen-pv", "sme_enable"]) == 2
+    assert "does not reach sme_enable" in capsys.readouterr().err
 
 
 def test_pvh_joins_native_at_startup_64(capsys, kernel):

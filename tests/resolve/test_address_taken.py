@@ -35,7 +35,19 @@ def test_a_callback_runs_in_the_images_width(built, graphs):
     7.2 that mistake decoded 8,500 functions a second time, as 32-bit garbage)."""
     links = built.links(AddressTaken, "pvh_start_xen", mode=32)
     assert {(built.functions.at(ln.target).name, ln.mode) for ln in links} == {
-        ("xen_prepare_pvh", 64), ("startup_64", 64)}
+        ("xen_prepare_pvh", 64)}
     decoded_32 = {built.functions.at(start).name
                   for start, mode, _ in built.builder._plans if mode == 32}
     assert decoded_32 == {"pvh_start_xen"}
+
+
+def test_the_image_base_is_no_callback(built, graphs):
+    """`mov $_pa(startup_64), %rax` is the image's base (`_text`): no callback edge to the
+    head code; pvh_start_xen's `jmp *%rax` still reaches startup_64 (registers)."""
+    assert built.image.symbol_address("_text") == built.addr("startup_64")
+    edge = built.edge(graphs["pvh"], "pvh_start_xen", "startup_64")
+    assert edge.resolver == "registers"
+    assert all(built.functions.at(ln.target).name != "startup_64"
+               for name in ("pvh_start_xen", "setup_arch", "xen_start_kernel")
+               for ln in built.links(AddressTaken, name, mode=32 if name == "pvh_start_xen"
+                                     else 64))
