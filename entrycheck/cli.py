@@ -168,6 +168,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         words = [w for w in (args.image, args.function) if w is not None] + words
         if len(words) not in (1, 2):
             parser.error("why takes [IMAGE] and one FUNCTION")
+        if len(words) == 1 and ("/" in words[0] or os.path.isfile(words[0])):
+            parser.error(f"why needs a FUNCTION after the image {safeio.shown(words[0])}")
         args.image = words[0] if len(words) == 2 else None
         args.function = words[-1]
     elif args.command == "crosscheck":
@@ -234,21 +236,29 @@ def _run(args: argparse.Namespace) -> dict:
     return _why(args, analysis, image, defined, show, entry_name)
 
 
-def _known_entry(analysis: Analysis, name: str) -> None:
-    """EntrycheckError, with the closest names, unless the image has an entry `name`."""
+def _has_entries(analysis: Analysis, which: str) -> None:
+    """EntrycheckError unless the image has a boot entry: a check of no entry would pass
+    whatever the file is."""
+    if not analysis.entries:
+        raise EntrycheckError(f"{which}{safeio.shown(analysis.image)}: no boot entry found "
+                              "(not an x86 kernel image?); define one with --define "
+                              "NAME=SYMBOL")
+
+
+def _known_entry(analysis: Analysis, name: str, role: str = "") -> None:
+    """EntrycheckError, with the closest of the image's entry names, unless the image has
+    an entry `name` (`role`: what the entry stands for, such as the --against default)."""
     names = [e.name for e in analysis.entries]
     if name not in names:
-        catalogue = [spec.name for spec in analysis.knowledge.entries]
-        hint = did_you_mean(name, names + catalogue)
-        raise EntrycheckError(f"no entry {safeio.shown(name)!r} in this image (entries found: "
-                              f"{', '.join(names) or 'none'}){hint}")
+        raise EntrycheckError(f"no entry {safeio.shown(name)!r}{role} in this image (entries "
+                              f"found: {', '.join(names) or 'none'}){did_you_mean(name, names)}")
 
 
 def _skip(args: argparse.Namespace, analysis: Analysis, entry_name: str) -> dict:
     """skip, with the real boots beside the static diff when traces are given: each trace
     must be of the entry it stands for and of this build."""
     against = args.against or analysis.reference
-    _known_entry(analysis, against)
+    _known_entry(analysis, against, "" if args.against else " (the reference entry, --against)")
     if args.boot_only and (args.with_faults or args.hooks):
         raise EntrycheckError("--boot-only has no whole-boot diff for --with-faults or --hooks")
     result = queries.skip(analysis, entry_name, against, args.scope, args.with_faults)
@@ -379,12 +389,14 @@ def _check(args: argparse.Namespace, image_path: Path, show) -> dict:
     known = {} if args.baseline is None else evaluate.read_baseline(args.baseline)
     whole = any(r.generic == "native_only_boot" for r in rule_set)  # needs the whole boot
     analysis = _analysis(args, image_path, args.define, show, complete=whole)
+    _has_entries(analysis, "")
     head = evaluate.run(analysis, rule_set, args.cache_dir)
     findings, warnings = head.findings, [w for w in [head.dwarf_warning] if w]
     base = None
     if args.base is not None:
         base = analyse(args.base, args.define, cache_dir=args.cache_dir, progress=show,
                        complete=whole)
+        _has_entries(base, "--base ")
         earlier = evaluate.run(base, rule_set, args.cache_dir)
         known = evaluate.merge_known(known, evaluate.known_from(earlier.findings))
         warnings += [f"base {args.base}: {earlier.dwarf_warning}"] if earlier.dwarf_warning else []

@@ -11,8 +11,9 @@ class EntrycheckError(Exception):
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """` (did you mean a, b or c?)` for the three closest candidates (difflib), or ``."""
-    close = difflib.get_close_matches(name[:200], sorted(set(candidates)), n=3)
+    """` (did you mean a, b or c?)` for the three closest candidates (difflib) other than
+    `name` itself, or ``."""
+    close = difflib.get_close_matches(name[:200], sorted(set(candidates) - {name}), n=3)
     if not close:
         return ""
     listed = ", ".join(close[:-1]) + (" or " if len(close) > 1 else "") + close[-1]

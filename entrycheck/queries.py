@@ -83,6 +83,7 @@ def reach(analysis: Analysis, entry: str, scope: str) -> dict:
         "scope": scope,
         "reached": _functions(graph, scoped),
         "total_reached": len(graph.nodes),
+        "graph": "whole boot" if analysis.complete else "boot path",  # what total_reached counts
         "indirect": indirect_figures(graph, scoped),
         "resolvers": dict(sorted(graph.resolved.items())),
         "unresolved": [u.as_json(graph.name(u.function)) for u in graph.unresolved

@@ -39,9 +39,12 @@ def _lines_reach(r: dict) -> list[str]:
     ind = r["indirect"]
     share = "n/a" if ind["share_resolved"] is None else f"{ind['share_resolved']:.0%}"
     out = [f"{r['entry']} reaches {counted(len(r['reached']), 'function')} in scope {r['scope']} "
-           f"({r['total_reached']} in all); indirect transfers resolved {ind['resolved']}, "
-           f"unresolved {ind['unresolved']} ({share} resolved)"]
+           f"({r['total_reached']} in its {r['graph']} graph); indirect transfers resolved "
+           f"{ind['resolved']}, unresolved {ind['unresolved']} ({share} resolved)"]
     out += [f"  {f['name']:<40} {f['section']:<14} {f['address']}" for f in r["reached"]]
+    if r["unresolved_by_reason"]:
+        out.append("unresolved sites by reason (--json lists each):")
+        out += [f"  {n:>6}  {reason}" for reason, n in r["unresolved_by_reason"].items()]
     return out
 
 

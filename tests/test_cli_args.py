@@ -14,6 +14,7 @@ import pytest
 from entrycheck.cli import _parse, main
 
 from .conftest import ROOT
+from .snippets import assemble
 
 
 def test_progress_bar_writes_to_stderr_only(tmp_path, sample):
@@ -65,6 +66,32 @@ def test_did_you_mean(sample, capsys, argv, fragment):
     assert main([argv[0], str(sample), *argv[1:]]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert fragment in line and len(line) < 300
+
+
+@pytest.mark.parametrize("argv", [["reach", "--entry", "native32"],  # not in this image
+                                  ["why", "--entry", "xen-pv", "cr4_init_shadow"]])
+def test_no_suggestion_repeats_the_name(sample, capsys, argv):
+    assert main([argv[0], str(sample), *argv[1:]]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert f"did you mean {argv[-1]}" not in line and "native32 or" not in line
+
+
+def test_why_with_an_image_and_no_function(sample, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["why", str(sample), "--entry", "native"])
+    assert exit_.value.code == 2
+    assert "why needs a FUNCTION after the image" in capsys.readouterr().err
+
+
+def test_check_of_an_image_without_entries_is_an_error(tmp_path, sample, capsys):
+    """A check that finds no boot entry would pass whatever the file: exit 2."""
+    snip = assemble(".text\n.globl main\nmain: ret\n")
+    assert main(["check", str(snip.path), "--cache-dir", str(tmp_path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "no boot entry found" in line
+    assert main(["check", str(sample), "--base", str(snip.path),
+                 "--cache-dir", str(tmp_path)]) == 2
+    assert "--base" in capsys.readouterr().err
 
 
 def test_crosscheck_tells_image_from_function(tmp_path, monkeypatch, sample):

@@ -109,7 +109,7 @@ class NameIndex:
 
     def suggest(self, name: str) -> str:
         """` (did you mean a, b?)` for a misspelt name, else ``."""
-        close = difflib.get_close_matches(name, list(self.by_name), n=3)
+        close = difflib.get_close_matches(name, [n for n in self.by_name if n != name], n=3)
         return f" (did you mean {', '.join(close)}?)" if close else ""
 
     def _normalised(self, name: str) -> list[int]:
