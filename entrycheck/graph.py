@@ -25,6 +25,7 @@ from entrycheck.entries import Entry, image_kind
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge
 from entrycheck.model import (
+    EDGE_STYLES,
     KIND_CODES,
     Edge,
     EdgeKind,
@@ -45,6 +46,7 @@ from entrycheck.resolve.static_call import TRAMPOLINE_PREFIX
 
 _TAIL = frozenset({EdgeKind.JUMP, EdgeKind.FALLTHROUGH})
 _FALLTHROUGH, _OPS = KIND_CODES.index(EdgeKind.FALLTHROUGH), KIND_CODES.index(EdgeKind.OPS)
+_HELD = frozenset(KIND_CODES.index(k) for k, style in EDGE_STYLES.items() if style.deferred)
 _UNRESOLVED_REASON = {
     How.SLOT: "the slot holds no code address and no store to it is on this path",
     How.REGISTER: "the register's value is not a constant known here",
@@ -560,17 +562,21 @@ class Walk:
 
     def _hooks(self) -> list[Hook]:
         """The slots and static calls the entry's code calls through, with their targets
-        (a trampoline's own jump is its default target)."""
-        hooks: dict[tuple[int, int], Hook] = {}
+        (a trampoline's own jump is its default target), one row per reader: the readers
+        of a slot may lie in different layers (an early exception fix-up, a normal-flow
+        caller)."""
+        hooks: dict[tuple[int, int, int], Hook] = {}
         reads = list(self.slot_edges)
         reads += [(a, b, a) for a, node in self.nodes.items()
                   if node.name.startswith(TRAMPOLINE_PREFIX) for b in self.succ.get(a, ())]
         for caller, callee, slot in reads:
             edge = self.succ.get(caller, {}).get(callee)
-            if edge is None or caller not in self.nodes or (slot, callee) in hooks:
-                continue
+            if edge is None or caller not in self.nodes or (slot, caller, callee) in hooks \
+                    or self.b.edges.kind_code(edge) in _HELD:
+                continue  # a struct holding the slot (registered, its address taken) is no call
             storer = self.b.edges.storer_of(edge) if self.b.edges.kind_code(edge) == _OPS else None
-            hooks[slot, callee] = Hook(slot, self.ctx.slot_name(slot), caller, callee, storer)
+            hooks[slot, caller, callee] = Hook(slot, self.ctx.slot_name(slot), caller, callee,
+                                               storer)
         return sorted(hooks.values())
 
     def _prune(self) -> None:
