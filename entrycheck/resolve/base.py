@@ -186,6 +186,15 @@ class ImageContext:
             name = self._slot_names[slot] = self._name_slot(slot)
         return name
 
+    def object_name(self, address: int) -> str:
+        """A data address code hands on, by name: the object's own name where it is the
+        object's start (`&pv_ops` names the whole struct, not its first member), else the
+        slot's."""
+        sym = self.image.symbol_covering(address)
+        if sym is not None and sym.value == address and sym.size:
+            return sym.name
+        return self.slot_name(address)
+
     def _name_slot(self, slot: int) -> str:
         func = self.functions.starting_at(slot)
         if func is not None:

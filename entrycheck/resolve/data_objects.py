@@ -25,7 +25,7 @@ class DataObjects(Resolver):
             held = reachable_code(ctx, address, DEPTH)
             if not held:
                 continue
-            via = f"&{ctx.slot_name(address)}"
+            via = f"&{ctx.object_name(address)}"
             for slot, value in held:
                 if value not in seen and not func.start <= value < func.end:
                     seen.add(value)

@@ -32,7 +32,7 @@ class Registrations(Resolver):
                 if not held:
                     continue
                 callee = self.ctx.functions.starting_at(site.target)
-                via = f"{callee.name if callee else 'call'}(&{self.ctx.slot_name(value)})"
+                via = f"{callee.name if callee else 'call'}(&{self.ctx.object_name(value)})"
                 out += [Link(site.address, t, EdgeKind.REGISTRATION, bits, site.text, via,
                              slot=slot) for slot, t in held]
         return out
