@@ -259,6 +259,9 @@ def _skip(args: argparse.Namespace, analysis: Analysis, entry_name: str) -> dict
     must be of the entry it stands for and of this build."""
     against = args.against or analysis.reference
     _known_entry(analysis, against, "" if args.against else " (the reference entry, --against)")
+    if against == entry_name:
+        raise EntrycheckError(f"skip diffs two entries: --entry and --against are both "
+                              f"{safeio.shown(against)}")
     if args.boot_only and (args.with_faults or args.hooks):
         raise EntrycheckError("--boot-only has no whole-boot diff for --with-faults or --hooks")
     result = queries.skip(analysis, entry_name, against, args.scope, args.with_faults)

@@ -76,6 +76,11 @@ def test_no_suggestion_repeats_the_name(sample, capsys, argv):
     assert f"did you mean {argv[-1]}" not in line and "native32 or" not in line
 
 
+def test_skip_of_an_entry_against_itself(sample, capsys):
+    assert main(["skip", str(sample), "--entry", "native"]) == 2
+    assert "--entry and --against are both native" in capsys.readouterr().err
+
+
 def test_why_with_an_image_and_no_function(sample, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["why", str(sample), "--entry", "native"])

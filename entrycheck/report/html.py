@@ -382,7 +382,8 @@ function summary() {
     el("td", {text: e.counts.indirect_resolved + " / " + e.counts.indirect_unresolved})));
   const entries = table(["entry", "symbol", "address", "mode", "found by",
     "converges with " + D.reference + " at", "init", "boot path", "all reached",
-    D.reference + " runs, entry skips", "entry only", "indirect resolved / unresolved"],
+    D.reference + " runs, entry skips", "entry only",
+    "indirect resolved / unresolved (all reached)"],
     rows, {id: "entries"});
   const notes = [D.dwarf_note, D.graphviz.note].filter(Boolean)
     .map(t => el("p", {cls: "muted note", text: t}));
