@@ -124,6 +124,9 @@ def test_exception_entries_by_name_and_prefix():
     assert k.is_exception_entry("early_idt_handler_array")
     assert k.is_exception_entry("asm_exc_page_fault") and k.is_exception_entry("exc_invalid_op")
     assert not k.is_exception_entry("idt_setup_early_handler")
+    # Xen PV's own NMI / #DB / #DF / #MC entries, registered through trap_array
+    assert all(k.is_exception_entry(n) for n in (
+        "xen_asm_xenpv_exc_nmi", "asm_xenpv_exc_machine_check", "xenpv_exc_double_fault"))
 
 
 @pytest.mark.parametrize(("version", "spec", "inside"), [
