@@ -25,7 +25,7 @@ from entrycheck.entries import Entry, image_kind
 from entrycheck.errors import EntrycheckError
 from entrycheck.knowledge import Knowledge
 from entrycheck.model import (
-    EDGE_STYLES,
+    DEFERRED_KINDS,
     KIND_CODES,
     Edge,
     EdgeKind,
@@ -46,7 +46,7 @@ from entrycheck.resolve.static_call import TRAMPOLINE_PREFIX
 
 _TAIL = frozenset({EdgeKind.JUMP, EdgeKind.FALLTHROUGH})
 _FALLTHROUGH, _OPS = KIND_CODES.index(EdgeKind.FALLTHROUGH), KIND_CODES.index(EdgeKind.OPS)
-_HELD = frozenset(KIND_CODES.index(k) for k, style in EDGE_STYLES.items() if style.deferred)
+_HELD = frozenset(KIND_CODES.index(k) for k in DEFERRED_KINDS)
 _UNRESOLVED_REASON = {
     How.SLOT: "the slot holds no code address and no store to it is on this path",
     How.REGISTER: "the register's value is not a constant known here",
@@ -571,10 +571,12 @@ class Walk:
                   if node.name.startswith(TRAMPOLINE_PREFIX) for b in self.succ.get(a, ())]
         for caller, callee, slot in reads:
             edge = self.succ.get(caller, {}).get(callee)
-            if edge is None or caller not in self.nodes or (slot, caller, callee) in hooks \
-                    or self.b.edges.kind_code(edge) in _HELD:
+            if edge is None or caller not in self.nodes or (slot, caller, callee) in hooks:
+                continue
+            kind = self.b.edges.kind_code(edge)
+            if kind in _HELD:
                 continue  # a struct holding the slot (registered, its address taken) is no call
-            storer = self.b.edges.storer_of(edge) if self.b.edges.kind_code(edge) == _OPS else None
+            storer = self.b.edges.storer_of(edge) if kind == _OPS else None
             hooks[slot, caller, callee] = Hook(slot, self.ctx.slot_name(slot), caller, callee,
                                                storer)
         return sorted(hooks.values())

@@ -68,6 +68,9 @@ EDGE_STYLES: dict[EdgeKind, EdgeStyle] = {
     EdgeKind.REGISTRATION: EdgeStyle("solid", "#66a61e", True, deferred=True),
     EdgeKind.INLINED: EdgeStyle("dotted", "#777777", False),
 }
+FAULT_KINDS = frozenset(k for k, s in EDGE_STYLES.items() if s.fault)
+DEFERRED_KINDS = frozenset(k for k, s in EDGE_STYLES.items() if s.deferred)
+CONTROL_KINDS = frozenset(EdgeKind) - FAULT_KINDS - DEFERRED_KINDS  # control goes there now
 
 
 class Function(NamedTuple):

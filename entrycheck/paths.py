@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from entrycheck.errors import EntrycheckError
-from entrycheck.model import EDGE_STYLES, KIND_CODES, Edge, EdgeKind, EntryGraph
+from entrycheck.model import (
+    DEFERRED_KINDS,
+    FAULT_KINDS,
+    KIND_CODES,
+    Edge,
+    EdgeKind,
+    EntryGraph,
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +52,6 @@ class PathRules:
         return self.error_exits | self.reports
 
 
-_FAULT_KINDS = frozenset(k for k, s in EDGE_STYLES.items() if s.fault)
-_DEFERRED_KINDS = frozenset(k for k, s in EDGE_STYLES.items() if s.deferred)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False
     what cannot run before start_kernel, into incidental code (`.cold` parts, printk:
     knowledge `incidental`), through a callback that runs later, or through code patched
     in later (alternatives, static keys)."""
-    skip = _DEFERRED_KINDS if with_faults else _DEFERRED_KINDS | _FAULT_KINDS
+    skip = DEFERRED_KINDS if with_faults else DEFERRED_KINDS | FAULT_KINDS
     callees = rules.early_unavailable | (frozenset() if with_faults
                                          else rules.reports | rules.incidental)
     return _remembered(graph, ("boot", rules, with_faults), lambda: reach(
@@ -145,13 +150,13 @@ def boot_path(graph: EntryGraph, rules: PathRules, with_faults: bool = False
 def normal_flow(graph: EntryGraph, rules: PathRules) -> frozenset[int]:
     """Everything the entry reaches outside the fault layer (the whole boot)."""
     return _remembered(graph, ("normal", rules), lambda: reach(
-        graph, [graph.root], rules.error_exits, skip_kinds=_FAULT_KINDS,
+        graph, [graph.root], rules.error_exits, skip_kinds=FAULT_KINDS,
         skip_callees=rules.reports))
 
 
 def is_fault(edge: Edge, callee: int, rules: PathRules) -> bool:
     """Does this edge enter the fault layer?"""
-    return edge.kind in _FAULT_KINDS or callee in rules.faults
+    return edge.kind in FAULT_KINDS or callee in rules.faults
 
 
 def chain(graph: EntryGraph, target: int, rules: PathRules) -> list[Step]:
@@ -242,7 +247,7 @@ def _convergence(graph: EntryGraph, own: set[int], ref: set[int],
     while queue:
         node = queue.popleft()
         for nxt, edge in graph.succ.get(node, {}).items():
-            if nxt not in own or edge.kind in _DEFERRED_KINDS | _FAULT_KINDS or edge.condition:
+            if nxt not in own or edge.kind in DEFERRED_KINDS | FAULT_KINDS or edge.condition:
                 continue
             if nxt in ref:
                 if _never_returns(graph, nxt, rules):
@@ -317,7 +322,7 @@ def _attributed(graph: EntryGraph, other: EntryGraph, mine: frozenset[int],
     cut = {(p.caller, p.callee): p for p in other.pruned}
     index, addrs, off, dst, kind, _ = graph.adjacency()
     fault_kinds = set() if with_faults else {i for i, k in enumerate(KIND_CODES)
-                                             if k in _FAULT_KINDS}
+                                             if k in FAULT_KINDS}
     fault_callees = frozenset() if with_faults else rules.faults
     found: dict[int, Point] = {}
     queue: deque[int] = deque()

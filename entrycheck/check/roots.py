@@ -16,9 +16,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from entrycheck.model import EDGE_STYLES, EntryGraph
+from entrycheck.model import DEFERRED_KINDS, FAULT_KINDS, EntryGraph
 
-_SKIPPED = frozenset(k for k, s in EDGE_STYLES.items() if s.fault or s.deferred)
+_SKIPPED = FAULT_KINDS | DEFERRED_KINDS
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import deque
 
 from entrycheck.decode.cfg import Facts, always_through, must_execute
-from entrycheck.model import EdgeKind, Function, FunctionFacts, How
+from entrycheck.model import CONTROL_KINDS, EdgeKind, Function, FunctionFacts, How
 from entrycheck.resolve.base import Link, Resolver
-from entrycheck.resolve.order import CONTROL, Before, before_store, linked
+from entrycheck.resolve.order import Before, before_store, linked
 
 # the spine follows only transfers with one target (and calls through a register holding
 # a constant): an indirect site that always runs may still reach any one of its targets
@@ -186,7 +186,7 @@ class Ops(Resolver):
             func = self.ctx.functions.starting_at(caller)
             for facts in self._decodes(walk, caller):
                 for link, callee in linked(walk, func, facts):
-                    found.setdefault(callee, []).append((link.slot, link.kind not in CONTROL))
+                    found.setdefault(callee, []).append((link.slot, link.kind not in CONTROL_KINDS))
         return found
 
     def _before(self, walk, spine: dict[int, tuple[int, int] | None], by: int,

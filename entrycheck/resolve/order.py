@@ -21,14 +21,13 @@ from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from entrycheck.decode.cfg import runs_before
-from entrycheck.model import EDGE_STYLES, Function, FunctionFacts
+from entrycheck.model import CONTROL_KINDS, Function, FunctionFacts
 
 if TYPE_CHECKING:
     from entrycheck.graph import Walk
     from entrycheck.resolve.base import Link
 
 
-CONTROL = frozenset(k for k, s in EDGE_STYLES.items() if not (s.fault or s.deferred))
 
 
 class Before(NamedTuple):
@@ -107,7 +106,7 @@ def _early_part(walk: Walk, addr: int, stops: frozenset[int], noreturn: frozense
         if callee in sites:
             if any(s in region or s not in decoded for s in sites[callee]):
                 callees.add(callee)
-        elif callee not in linked and walk.kind(number) in CONTROL:
+        elif callee not in linked and walk.kind(number) in CONTROL_KINDS:
             callees.add(callee)  # no link says where: it may come first
     return region, decoded, callees
 
@@ -128,7 +127,7 @@ def _site_pairs(walk: Walk, func: Function, facts: FunctionFacts
     callee: the linking resolvers' links, and the values this entry stored into the slots
     and static calls its sites read."""
     for link, callee in linked(walk, func, facts):
-        yield link.site, callee, link.kind in CONTROL
+        yield link.site, callee, link.kind in CONTROL_KINDS
     at = walk.ctx.functions.at
     for site in facts.sites:
         for key in {site.slot, site.target} - {None}:
@@ -146,7 +145,7 @@ def _closure(walk: Walk, starts: set[int], fault_layer: frozenset[int],
     while queue:
         for callee, number in walk.succ.get(queue.popleft(), {}).items():
             if callee not in seen and callee not in known and callee not in fault_layer \
-                    and walk.kind(number) in CONTROL:
+                    and walk.kind(number) in CONTROL_KINDS:
                 seen.add(callee)
                 queue.append(callee)
     return known | seen
