@@ -11,8 +11,10 @@ sets x86_init.resources.dmi_setup only on SEV-SNP guests).
 Boot facts decide branches: what an entry's path has set before the function runs (Xen
 PV's xen_start_kernel gets a non-NULL start_info in %rdi, so `if (!si) return;` is not
 taken there). A `je`/`jne` after `test reg,reg` on a register known at the start, or
-after `cmp $imm, var(%rip)` / `test` of a register just loaded from a known variable,
-follows only its live side. `dead_code` gives, per entry, the instructions that only the
+after `cmp $imm, var(%rip)` / `test` of a register loaded (or copied) from a known
+variable, follows only its live side; what is known flows along branches and, in
+callee-saved registers, past calls, and where paths join only what all of them know
+holds. `dead_code` gives, per entry, the instructions that only the
 dead sides of decided branches reach (the walk drops the calls there: native never runs
 the `if (xen_pv_domain())` arm).
 """
@@ -133,54 +135,74 @@ def runs_before(read: Callable[[int, int], bytes | None], func: Function, mode: 
 def _instructions(data: bytes, func: Function, mode: int, starts: tuple[int, ...],
                   noreturn: frozenset[int], facts: Facts
                   ) -> tuple[_Instrs, dict[int, _Decision], set[int]]:
-    """The instructions reached from `starts`, the
-    conditional branches the facts decide (-> taken, and by which fact) and the block
-    leaders; argument facts hold at the first start."""
+    """The instructions reached from `starts`, the conditional branches the facts decide
+    (-> taken, and by which fact) and the block leaders; argument facts hold at the first
+    start. What is known (registers loaded from a fact's variable, argument registers, a
+    decided zero flag) flows along branches and past calls in callee-saved registers;
+    where paths join only what all of them know holds, and code is decoded again when
+    a join learns less than before."""
     instrs: _Instrs = {}
     decided: dict[int, _Decision] = {}
+    before: dict[int, tuple[dict[int, Known], _Flag | None]] = {}  # what holds at an ip
     variables = {k.where: k for k in facts.variables}
-    work, leaders = list(starts), set(starts)
-    while work and len(instrs) < MAX_BLOCKS * 16:
-        addr = work.pop()
-        if addr in instrs or not func.start <= addr < func.end:
+    first = {k.where: k for k in facts.registers}
+    work: list[tuple[int, dict[int, Known]]] = [(a, first if a == starts[0] else {})
+                                                for a in reversed(starts)]
+    leaders = set(starts)
+    budget = MAX_BLOCKS * 64  # instructions decoded, counting decodes again after a join
+    while work and len(instrs) < MAX_BLOCKS * 16 and budget > 0:
+        addr, known = work.pop()
+        if not func.start <= addr < func.end:
             continue
         decoder = dec.decoder(mode, data, func.start)
         decoder.position = addr - func.start
         decoder.ip = addr
-        known = {k.where: k for k in facts.registers} if addr == starts[0] else {}
         flag: _Flag | None = None
         for ins in decoder:
-            if ins.ip in instrs:
-                leaders.add(ins.ip)
-                break
+            budget -= 1
+            ip = ins.ip
+            held = before.get(ip)
+            if held is not None:
+                if ip != addr:
+                    leaders.add(ip)
+                kept = {r: k for r, k in held[0].items() if known.get(r) == k}
+                kept_flag = flag if flag == held[1] else None
+                if len(kept) == len(held[0]) and kept_flag == held[1]:
+                    break  # decoded from here already with no more known
+                known, flag = kept, kept_flag
+            before[ip] = (known, flag)
             flow = ins.flow_control
             target = ins.near_branch_target if flow in (
                 dec.CALL, dec.UNCONDITIONAL_BRANCH, dec.CONDITIONAL_BRANCH) else None
-            instrs[ins.ip] = (ins.next_ip, flow, target)
+            instrs[ip] = (ins.next_ip, flow, target)
             local = target is not None and func.start <= target < func.end
             if flow == dec.CONDITIONAL_BRANCH:
                 taken = _taken(ins, flag)
-                if taken is not None:
-                    decided[ins.ip] = _Decision(taken, flag.label)
+                if taken is None:
+                    decided.pop(ip, None)
+                else:
+                    decided[ip] = _Decision(taken, flag.label)
                 leaders.add(ins.next_ip)
                 if local and taken is not False:
                     leaders.add(target)
-                    work.append(target)
+                    work.append((target, known))
                 if taken:
                     break
                 continue
             if flow == dec.CALL and target in facts.preserving:
                 continue
-            flag = _flags(ins, known, variables, flag)
+            known, flag = _flags(ins, known, variables, flag)
             if flow == dec.UNCONDITIONAL_BRANCH:
                 if local:
                     leaders.add(target)
-                    work.append(target)
+                    work.append((target, known))
                 break
             if flow == dec.CALL and target in noreturn:
                 break
             if flow in (dec.RETURN, dec.INDIRECT_BRANCH, dec.EXCEPTION):
                 break
+    if budget <= 0 and (facts.registers or facts.variables):
+        return _instructions(data, func, mode, starts, noreturn, Facts())  # decides nothing
     return instrs, decided, leaders
 
 
@@ -262,32 +284,38 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
 
 
 def _flags(ins, known: dict[int, Known], variables: dict[int, Known],
-           flag: _Flag | None) -> _Flag | None:
-    """The zero flag after `ins` where facts decide it; `known` registers are updated
-    (a write forgets a register, a load from a known variable learns it)."""
+           flag: _Flag | None) -> tuple[dict[int, Known], _Flag | None]:
+    """What is known after `ins`: the registers facts speak of (a new dict where `ins`
+    changes them: a write forgets a register, a load from a known variable learns it, a
+    call keeps only the callee-saved ones) and the zero flag where facts decide it."""
     mnemonic = ins.mnemonic
     if mnemonic == Mnemonic.TEST and ins.op0_kind == OpKind.REGISTER \
             and ins.op1_kind == OpKind.REGISTER and ins.op0_register == ins.op1_register:
-        return _compare(known.get(full_register(ins.op0_register)), 0)
+        return known, _compare(known.get(full_register(ins.op0_register)), 0)
     if mnemonic == Mnemonic.CMP and ins.op1_kind in _IMMEDIATES:
         if ins.op0_kind == OpKind.MEMORY and ins.memory_base == Register.RIP:
-            return _compare(variables.get(ins.ip_rel_memory_address & dec.MASK64),
-                            ins.immediate(1))
+            return known, _compare(variables.get(ins.ip_rel_memory_address & dec.MASK64),
+                                   ins.immediate(1))
         if ins.op0_kind == OpKind.REGISTER:
-            return _compare(known.get(full_register(ins.op0_register)), ins.immediate(1))
-        return None
+            return known, _compare(known.get(full_register(ins.op0_register)),
+                                   ins.immediate(1))
+        return known, None
     if ins.flow_control == dec.CALL:
-        known.clear()
-        return None
+        return {r: k for r, k in known.items() if r in _CALLEE_SAVED}, None
     if ins.op0_kind == OpKind.REGISTER and mnemonic not in (Mnemonic.CMP, Mnemonic.TEST,
                                                           Mnemonic.PUSH, Mnemonic.BT):
         reg = full_register(ins.op0_register)
-        known.pop(reg, None)
-        if mnemonic in (Mnemonic.MOV, Mnemonic.MOVZX) and ins.op1_kind == OpKind.MEMORY \
-                and ins.memory_base == Register.RIP \
-                and ins.ip_rel_memory_address & dec.MASK64 in variables:
-            known[reg] = variables[ins.ip_rel_memory_address & dec.MASK64]
-    return flag if mnemonic in _KEEP_FLAGS else None
+        learned = None
+        if mnemonic in (Mnemonic.MOV, Mnemonic.MOVZX):
+            if ins.op1_kind == OpKind.MEMORY and ins.memory_base == Register.RIP:
+                learned = variables.get(ins.ip_rel_memory_address & dec.MASK64)
+            elif ins.op1_kind == OpKind.REGISTER and ins.op0_register in _WHOLE:
+                learned = known.get(full_register(ins.op1_register))  # mov %ecx,%ebp
+        if learned is not None or reg in known:
+            known = {r: k for r, k in known.items() if r != reg}
+            if learned is not None:
+                known[reg] = learned
+    return known, flag if mnemonic in _KEEP_FLAGS else None
 
 
 def _compare(fact: Known | None, imm: int) -> _Flag | None:
@@ -309,6 +337,10 @@ def _taken(ins, flag: _Flag | None) -> bool | None:
     return None
 
 
+_WHOLE = frozenset(r for r in range(Register.EAX, Register.R15 + 1))  # 32/64-bit: the
+# write sets the whole register
+_CALLEE_SAVED = frozenset({Register.RBX, Register.RBP, Register.R12, Register.R13,
+                           Register.R14, Register.R15})  # kept across a call (the C ABI)
 _KEEP_FLAGS = frozenset({Mnemonic.MOV, Mnemonic.LEA, Mnemonic.PUSH, Mnemonic.POP,
                          Mnemonic.MOVZX, Mnemonic.MOVSX, Mnemonic.MOVSXD, Mnemonic.NOP})
 _IMMEDIATES = frozenset({OpKind.IMMEDIATE8, OpKind.IMMEDIATE16, OpKind.IMMEDIATE32,

@@ -8,6 +8,8 @@ from entrycheck.decode.cfg import Facts, Known, dead_code, must_execute
 from entrycheck.decode.dataflow import register_named
 from entrycheck.model import NONZERO, Function, Possible
 
+from ..snippets import assemble
+
 BASE = 0xFFFFFFFF81000000
 FENTRY = BASE - 0x1000
 VARIABLE = BASE + 0x2000
@@ -79,3 +81,82 @@ def test_dead_code_names_the_branch_and_the_fact():
     assert dead[store] == (branch, "xen_domain_type is 1")
     assert store + 7 in dead and len(dead) == 2
     assert dead_code(_reader(code), func, 64, (BASE,), frozenset(), Facts()) == {}
+
+
+# What is known flows along branches and past calls in callee-saved registers, and where
+# paths join only what all of them know holds (vgacon_startup on sid's 7.2 keeps
+# pv_info.io_delay in %ebp across calls and loops).
+FLOW = r"""
+    .text
+helper: ret
+
+kept:                       # the fact in %ebp survives a call, a copy and a jump
+    movzbl flag(%rip), %ecx
+    mov %ecx, %ebp
+    call helper
+    jmp 1f
+    nop
+1:
+    test %bpl, %bpl
+    je 2f
+kept_delay:
+    call helper
+2:
+    ret
+kept_end:
+
+joined:                     # the path decoded second overwrote %ebp: not decided
+    movzbl flag(%rip), %ebp
+    test %edi, %edi
+    jne 2f
+1:
+    test %bpl, %bpl
+    je 3f
+joined_delay:
+    call helper
+3:
+    ret
+2:
+    mov %edi, %ebp
+    jmp 1b
+joined_end:
+
+clobbered:                  # %ecx is not kept across a call
+    movzbl flag(%rip), %ecx
+    call helper
+    test %ecx, %ecx
+    je 1f
+clobbered_delay:
+    call helper
+1:
+    ret
+clobbered_end:
+
+    .data
+flag: .byte 0
+"""
+
+
+def _flow_dead(name: str, value: int):
+    """The snippet, and the code of function `name` dead when `flag` is `value`."""
+    snip = assemble(FLOW)
+    func = snip.function(name, f"{name}_end")
+    facts = Facts((), (Known(snip["flag"], Possible(frozenset({value})), "flag is 0"),))
+    return snip, dead_code(snip.image.read, func, 64, (func.start,), frozenset(), facts)
+
+
+def test_a_fact_flows_past_calls_copies_and_jumps():
+    snip, dead = _flow_dead("kept", 0)
+    assert snip["kept_delay"] in dead and dead[snip["kept_delay"]][1] == "flag is 0"
+    snip, dead = _flow_dead("kept", 1)
+    assert snip["kept_delay"] not in dead
+
+
+def test_where_paths_join_only_what_both_know_holds():
+    snip, dead = _flow_dead("joined", 0)
+    assert snip["joined_delay"] not in dead
+
+
+def test_a_call_forgets_a_caller_saved_register():
+    snip, dead = _flow_dead("clobbered", 0)
+    assert snip["clobbered_delay"] not in dead
