@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from entrycheck.analysis import analyse
 from entrycheck.cli import main
 
 pytestmark = pytest.mark.realkernel
@@ -76,3 +77,18 @@ def test_sid_xen_pv_only_before_convergence(capsys, sid):
     assert chain.index("x86_64_start_reservations") < chain.index("setup_arch")
     hooks = query(capsys, "why", sid, "--entry", "xen-pv", "xen_hypercall_pv")["links"]
     assert "__SCT__xen_hypercall (stored by xen_start_kernel)" in hooks[-1]["edge"]["via"]
+
+
+def test_sid_io_delay_is_a_xen_pv_boot_fact(sid):
+    """7.x replaced the pv_ops.cpu.io_delay hook with the bool pv_info.io_delay: Xen PV
+    copies xen_info (.io_delay = false) into pv_info, so slow_down_io() never calls
+    native_io_delay there. The fact cuts pit_set_oneshot's call for xen-pv, not native's,
+    and flows along a branch in a register (vgacon_set_cursor_size loads it into %esi,
+    then `jbe` to code that tests %sil)."""
+    graphs = analyse(sid, complete=True).graphs
+    native, xen_pv = graphs["native"], graphs["xen-pv"]
+    delay = next(a for a in native.table.addresses if native.name(a) == "native_io_delay")
+    cut = {(xen_pv.name(p.caller), p.fact) for p in xen_pv.pruned if p.callee == delay}
+    assert ("pit_set_oneshot", "pv_info.io_delay is 0") in cut
+    assert ("vgacon_set_cursor_size", "pv_info.io_delay is 0") in cut
+    assert not any(p.callee == delay for p in native.pruned)
