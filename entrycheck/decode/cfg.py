@@ -10,13 +10,14 @@ sets x86_init.resources.dmi_setup only on SEV-SNP guests).
 
 Boot facts decide branches: what an entry's path has set before the function runs (Xen
 PV's xen_start_kernel gets a non-NULL start_info in %rdi, so `if (!si) return;` is not
-taken there). A `je`/`jne` after `test reg,reg` on a register known at the start, or
-after `cmp $imm, var(%rip)` / `test` of a register loaded (or copied) from a known
-variable, follows only its live side; what is known flows along branches and, in
-callee-saved registers, past calls, and where paths join only what all of them know
-holds. `dead_code` gives, per entry, the instructions that only the
-dead sides of decided branches reach (the walk drops the calls there: native never runs
-the `if (xen_pv_domain())` arm).
+taken there). A conditional branch after `cmp`/`test` with an immediate, or `test
+reg,reg`, of a known variable or of a register known at the start or loaded (or copied)
+from a known variable follows only its live side when every value the fact allows takes
+it the same way (`ja` after `cmp $2` of hardware_subarch 0). What is known flows along
+branches and, in callee-saved registers, past calls; where paths join only what all of
+them know holds. `dead_code` gives, per entry, the instructions that only the dead sides
+of decided branches reach (the walk drops the calls there: native never runs the
+`if (xen_pv_domain())` arm).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from iced_x86 import ConditionCode, Mnemonic, OpKind, Register
+from iced_x86 import ConditionCode, MemorySizeInfo, Mnemonic, OpKind, Register, RegisterInfo
 
 from entrycheck.decode import decoder as dec
 from entrycheck.decode.dataflow import full_register
@@ -51,8 +52,13 @@ class Facts(NamedTuple):
 
 
 class _Flag(NamedTuple):
-    zero: bool
-    label: str  # the fact that decided it
+    """The flags after `cmp $operand` (the fact's value minus it) or `test $operand` (the
+    value and it) on `size` bytes of a value a fact speaks of."""
+
+    value: Known
+    operand: int
+    test: bool
+    size: int
 
 
 class _Decision(NamedTuple):
@@ -181,7 +187,7 @@ def _instructions(data: bytes, func: Function, mode: int, starts: tuple[int, ...
                 if taken is None:
                     decided.pop(ip, None)
                 else:
-                    decided[ip] = _Decision(taken, flag.label)
+                    decided[ip] = _Decision(taken, flag.value.label)
                 leaders.add(ins.next_ip)
                 if local and taken is not False:
                     leaders.add(target)
@@ -289,17 +295,8 @@ def _flags(ins, known: dict[int, Known], variables: dict[int, Known],
     changes them: a write forgets a register, a load from a known variable learns it, a
     call keeps only the callee-saved ones) and the zero flag where facts decide it."""
     mnemonic = ins.mnemonic
-    if mnemonic == Mnemonic.TEST and ins.op0_kind == OpKind.REGISTER \
-            and ins.op1_kind == OpKind.REGISTER and ins.op0_register == ins.op1_register:
-        return known, _compare(known.get(full_register(ins.op0_register)), 0)
-    if mnemonic == Mnemonic.CMP and ins.op1_kind in _IMMEDIATES:
-        if ins.op0_kind == OpKind.MEMORY and ins.memory_base == Register.RIP:
-            return known, _compare(variables.get(ins.ip_rel_memory_address & dec.MASK64),
-                                   ins.immediate(1))
-        if ins.op0_kind == OpKind.REGISTER:
-            return known, _compare(known.get(full_register(ins.op0_register)),
-                                   ins.immediate(1))
-        return known, None
+    if mnemonic in (Mnemonic.CMP, Mnemonic.TEST):
+        return known, _compared(ins, known, variables)
     if ins.flow_control == dec.CALL:
         return {r: k for r, k in known.items() if r in _CALLEE_SAVED}, None
     if ins.op0_kind == OpKind.REGISTER and mnemonic not in (Mnemonic.CMP, Mnemonic.TEST,
@@ -318,23 +315,65 @@ def _flags(ins, known: dict[int, Known], variables: dict[int, Known],
     return known, flag if mnemonic in _KEEP_FLAGS else None
 
 
-def _compare(fact: Known | None, imm: int) -> _Flag | None:
-    """ZF of comparing a fact's value with an immediate (None: not decided)."""
+def _compared(ins, known: dict[int, Known], variables: dict[int, Known]) -> _Flag | None:
+    """The flags of `cmp`/`test` of a value a fact speaks of (a register, a variable) with
+    an immediate, or of `test reg,reg` (the flags of `cmp $0`), else None."""
+    if ins.op0_kind == OpKind.MEMORY:
+        if ins.memory_base != Register.RIP:
+            return None
+        fact = variables.get(ins.ip_rel_memory_address & dec.MASK64)
+        size = MemorySizeInfo(ins.memory_size).size
+    elif ins.op0_kind == OpKind.REGISTER:
+        fact = known.get(full_register(ins.op0_register))
+        size = RegisterInfo(ins.op0_register).size
+    else:
+        return None
     if fact is None:
         return None
-    zero = fact.value.equals(imm)
-    return None if zero is None else _Flag(zero, fact.label)
+    if ins.op1_kind in _IMMEDIATES:
+        return _Flag(fact, ins.immediate(1), ins.mnemonic == Mnemonic.TEST, size)
+    if ins.mnemonic == Mnemonic.TEST and ins.op1_kind == OpKind.REGISTER \
+            and ins.op0_register == ins.op1_register:
+        return _Flag(fact, 0, False, size)
+    return None
 
 
 def _taken(ins, flag: _Flag | None) -> bool | None:
-    """Is a je/jne taken, given a decided zero flag?"""
+    """Is a conditional branch taken after the flags of `flag` (None: not decided)? Each
+    value the fact allows must give the same answer; a fact that only excludes values
+    decides only `je`/`jne` after a `cmp` with an excluded value."""
     if flag is None:
         return None
-    if ins.condition_code == ConditionCode.E:
-        return flag.zero
-    if ins.condition_code == ConditionCode.NE:
-        return not flag.zero
-    return None
+    code = ins.condition_code
+    values = flag.value.value.values
+    if values is None:
+        if flag.test or code not in (ConditionCode.E, ConditionCode.NE):
+            return None
+        zero = flag.value.value.equals(flag.operand)
+        return None if zero is None else zero == (code == ConditionCode.E)
+    bits = 8 * flag.size
+    answers = {_condition(code, v, flag.operand, flag.test, bits) for v in values}
+    return answers.pop() if len(answers) == 1 else None
+
+
+def _condition(code: int, value: int, operand: int, test: bool, bits: int) -> bool | None:
+    """A condition code after `cmp`/`test` of `value` with `operand` on `bits` bits."""
+    mask, sign = (1 << bits) - 1, 1 << (bits - 1)
+    a, b = value & mask, operand & mask
+    if test:
+        result = a & b
+        zero, carry, less = result == 0, False, bool(result & sign)  # CF = OF = 0
+    else:
+        result = (a - b) & mask
+        zero, carry = a == b, a < b
+        less = (a - (a & sign) * 2) < (b - (b & sign) * 2)  # signed: SF != OF
+    return {ConditionCode.E: zero, ConditionCode.NE: not zero,
+            ConditionCode.B: carry, ConditionCode.AE: not carry,
+            ConditionCode.BE: carry or zero, ConditionCode.A: not (carry or zero),
+            ConditionCode.L: less, ConditionCode.GE: not less,
+            ConditionCode.LE: less or zero, ConditionCode.G: not (less or zero),
+            ConditionCode.S: bool(result & sign),
+            ConditionCode.NS: not (result & sign)}.get(code)
 
 
 _WHOLE = frozenset(r for r in range(Register.EAX, Register.R15 + 1))  # 32/64-bit: the

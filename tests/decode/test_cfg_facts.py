@@ -132,16 +132,51 @@ clobbered_delay:
     ret
 clobbered_end:
 
+subarch:                    # switch (hardware_subarch), as x86_early_init_platform_quirks
+    mov word(%rip), %eax
+    cmp $2, %eax
+    je 1f
+    ja 2f
+    test %eax, %eax
+    jne 3f
+subarch_pc:
+    call helper
+    ret
+1:
+subarch_xen:
+    call helper
+    ret
+2:
+subarch_above:
+    call helper
+3:
+    ret
+subarch_end:
+
+bits:                       # test $mask on a byte flag
+    testb $2, flag(%rip)
+    jne 1f
+bits_clear:
+    call helper
+    ret
+1:
+bits_set:
+    call helper
+    ret
+bits_end:
+
     .data
 flag: .byte 0
+word: .long 0
 """
 
 
-def _flow_dead(name: str, value: int):
-    """The snippet, and the code of function `name` dead when `flag` is `value`."""
+def _flow_dead(name: str, *values: int, variable: str = "flag"):
+    """The snippet, and the code of function `name` dead when `variable` is one of
+    `values`."""
     snip = assemble(FLOW)
     func = snip.function(name, f"{name}_end")
-    facts = Facts((), (Known(snip["flag"], Possible(frozenset({value})), "flag is 0"),))
+    facts = Facts((), (Known(snip[variable], Possible(frozenset(values)), "flag is 0"),))
     return snip, dead_code(snip.image.read, func, 64, (func.start,), frozenset(), facts)
 
 
@@ -160,3 +195,22 @@ def test_where_paths_join_only_what_both_know_holds():
 def test_a_call_forgets_a_caller_saved_register():
     snip, dead = _flow_dead("clobbered", 0)
     assert snip["clobbered_delay"] not in dead
+
+
+def test_any_condition_code_is_decided_when_every_value_agrees():
+    snip, dead = _flow_dead("subarch", 0, variable="word")  # PC: ja and jne not taken
+    assert {snip["subarch_xen"], snip["subarch_above"]} <= dead.keys()
+    assert snip["subarch_pc"] not in dead
+    snip, dead = _flow_dead("subarch", 2, variable="word")  # Xen: je taken
+    assert {snip["subarch_pc"], snip["subarch_above"]} <= dead.keys()
+    snip, dead = _flow_dead("subarch", 0, 3, variable="word")  # ja not decided
+    assert snip["subarch_above"] not in dead and snip["subarch_xen"] in dead
+
+
+def test_a_test_of_a_mask_is_decided():
+    snip, dead = _flow_dead("bits", 2, 3)   # bit 1 set: jne taken
+    assert snip["bits_clear"] in dead and snip["bits_set"] not in dead
+    snip, dead = _flow_dead("bits", 1, 4)   # bit 1 clear: not taken
+    assert snip["bits_set"] in dead and snip["bits_clear"] not in dead
+    snip, dead = _flow_dead("bits", 1, 2)   # not decided
+    assert dead == {}
