@@ -15,7 +15,7 @@ from entrycheck import __version__, cache
 from entrycheck.binary.functions import FunctionTable, NameIndex
 from entrycheck.binary.image import Image
 from entrycheck.entries import Entry, find_entries, note_warnings, select_entry
-from entrycheck.errors import EntrycheckError
+from entrycheck.errors import NotReached
 from entrycheck.knowledge import Knowledge, x86
 from entrycheck.model import (
     GRAPH_LISTS,
@@ -121,7 +121,7 @@ class Analysis:
         if len(reached) > 1:
             self.names.find(name)  # raises: ambiguous, with the choices
         if found:
-            raise EntrycheckError(f"entry {graph.entry} does not reach {name}")
+            raise NotReached(graph.entry, name, found)
         self.names.find(name)  # raises: no such function, with close names
         raise AssertionError  # pragma: no cover
 

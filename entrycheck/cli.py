@@ -456,8 +456,9 @@ def _is_trace(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command: exit 0, 1 for findings (check, validate, crosscheck), 2 for an
-    error of any kind, always reported as one line."""
+    """Run one command: exit 0, 1 for findings (check, validate, crosscheck) or a
+    function `why` finds unreached, 2 for an error of any kind, always reported as one
+    line."""
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -511,7 +512,8 @@ def _main(argv: list[str] | None) -> int:
     failed = (result["command"] == "validate" and result["missing"]) or (
         result["command"] == "crosscheck" and (result.get("mismatches") or any(
             d["reason"] == "unexplained" for d in result.get("disagreements", ())))) or (
-        result["command"] == "check" and result["exit_code"])
+        result["command"] == "check" and result["exit_code"]) or (
+        result["command"] == "why" and not result["reached"])
     return 1 if failed else 0
 
 

@@ -10,6 +10,15 @@ class EntrycheckError(Exception):
     """A problem with the user's input (image, entry, function, rule file)."""
 
 
+class NotReached(EntrycheckError):
+    """A function that exists but that the entry does not reach (an answer to `why`,
+    an error where a reached function is needed)."""
+
+    def __init__(self, entry: str, name: str, addresses: list[int]):
+        super().__init__(f"entry {entry} does not reach {name}")
+        self.addresses = addresses
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """` (did you mean a, b or c?)` for the three closest candidates (difflib) other than
     `name` itself, or ``."""

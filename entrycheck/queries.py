@@ -8,7 +8,7 @@ from pathlib import Path
 
 from entrycheck.analysis import Analysis
 from entrycheck.binary.bzimage import XLF_KERNEL_64, BzImage
-from entrycheck.errors import EntrycheckError
+from entrycheck.errors import EntrycheckError, NotReached
 from entrycheck.model import EDGE_STYLES, KIND_CODES, Edge, EdgeKind, EntryGraph
 from entrycheck.paths import (
     Step,
@@ -206,24 +206,85 @@ def dynamic_diff(skip_result: dict, entry_trace: TraceResult,
 
 
 def why(analysis: Analysis, entry: str, function: str) -> dict:
+    """A call chain from the entry to the function; where the entry does not reach it,
+    the chains of the entries that do, each with the first function on it this entry
+    never reaches (and the boot fact that cut the edge into it, if one did)."""
     graph = analysis.graph(entry)
+    out = _header(analysis, "why")
+    out.update({"entry": graph.entry, "function": function})
     if analysis.names.candidates(function):
-        target = analysis.function_in(graph, function)
+        try:
+            target = analysis.function_in(graph, function)
+        except NotReached as missing:
+            out.update({"reached": False, "on_boot_path": False, "chain": [], "links": [],
+                        "others": _others(analysis, graph, missing.addresses)})
+            return out
         steps = chain(graph, target, analysis.rules)
         on_boot_path = target in boot_path(graph, analysis.rules)
     else:
         steps = _inlined_chain(analysis, graph, function)
         on_boot_path = True
     steps = _with_instructions(analysis, graph, steps)
-    out = _header(analysis, "why")
     out.update({
-        "entry": graph.entry,
-        "function": function,
+        "reached": True,
         "on_boot_path": on_boot_path,
         "chain": [s.function for s in steps],
         "links": [s.as_json() for s in steps],
     })
     return out
+
+
+def _others(analysis: Analysis, graph: EntryGraph, targets: list[int]) -> list[dict]:
+    """For each other entry reaching one of `targets`: its chain, and where it parts from
+    `graph`: the last function on a shortest route that `graph` also reaches, the steps
+    after it (`graph` reaches none of them) and the boot fact that cut `graph`'s first
+    of those edges, if one did."""
+    out = []
+    cuts = {(p.caller, p.callee): p.fact for p in graph.pruned}
+    for name, other in sorted(analysis.graphs.items()):
+        target = next((t for t in targets if t in other), None)
+        if other is graph or target is None:
+            continue
+        row: dict = {"entry": name,
+                     "chain": [s.function for s in chain(other, target, analysis.rules)]}
+        route = _route_from_shared(other, graph, target)
+        if route:
+            shared, first = route[0], route[1]
+            row["parts_at"] = other.name(shared)
+            row["then"] = [other.name(a) for a in route[1:]]
+            edge = other.succ[shared][first]
+            row["edge"] = {"kind": str(edge.kind), **({"via": edge.via} if edge.via else {})}
+            if (shared, first) in cuts:
+                row["cut_by"] = cuts[shared, first]
+        out.append(row)
+    return out
+
+
+def _route_from_shared(other: EntryGraph, graph: EntryGraph, target: int) -> list[int]:
+    """A shortest route in `other` to `target` from a function `graph` also reaches,
+    through functions it does not (empty when `other` reaches the target only through
+    its own functions)."""
+    index, addresses, offsets, dst, _, _ = other.adjacency()
+    parent: dict[int, int] = {}
+    frontier = [i for i, a in enumerate(addresses) if a in graph]
+    seen = set(frontier)
+    goal = index[target]
+    while frontier and goal not in parent:
+        step = []
+        for i in frontier:
+            for j in range(offsets[i], offsets[i + 1]):
+                k = dst[j]
+                if k not in seen and addresses[k] not in graph:
+                    seen.add(k)
+                    parent[k] = i
+                    step.append(k)
+        frontier = step
+    if goal not in parent:
+        return []
+    route = [goal]
+    while route[-1] in parent:
+        route.append(parent[route[-1]])
+    return [addresses[i] for i in reversed(route)]
 
 
 def _with_instructions(analysis: Analysis, graph: EntryGraph, steps: list[Step]) -> list[Step]:

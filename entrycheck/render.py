@@ -115,6 +115,8 @@ def _lines_dynamic(d: dict, entry: str, against: str) -> list[str]:
 
 
 def _lines_why(r: dict) -> list[str]:
+    if not r["reached"]:
+        return _lines_not_reached(r)
     out = [f"{r['entry']} reaches {r['function']} in {counted(len(r['chain']) - 1, 'step')}:"]
     for link in r["links"]:
         edge = link.get("edge")
@@ -124,6 +126,23 @@ def _lines_why(r: dict) -> list[str]:
         via = f" via {edge['via']}" if edge.get("via") else ""
         out.append(f"  -> {link['function']:<36} [{edge['kind']}{via}] at {edge['site']}: "
                    f"{edge['instruction']}")
+    return out
+
+
+def _lines_not_reached(r: dict) -> list[str]:
+    out = [f"{r['entry']} does not reach {r['function']}."]
+    if not r["others"]:
+        out.append("  no other entry reaches it either")
+    for other in r["others"]:
+        out.append(f"  {other['entry']} does: {' > '.join(other['chain'])}")
+        if "parts_at" not in other:
+            out.append(f"    only through functions {r['entry']} never reaches")
+            continue
+        edge = other["edge"]
+        via = f" via {edge['via']}" if edge.get("via") else ""
+        cut = f"; {r['entry']}'s edge is cut: {other['cut_by']}" if other.get("cut_by") else ""
+        out.append(f"    parts from {r['entry']} at {other['parts_at']} [{edge['kind']}{via}]"
+                   f" > {' > '.join(other['then'])}{cut}")
     return out
 
 

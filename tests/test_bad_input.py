@@ -70,9 +70,6 @@ def test_unknown_function(sample):
     assert_one_error(run("why", str(sample), "--entry", "native", "no_such_fn"), "no function")
 
 
-def test_unreached_function(sample):
-    assert_one_error(run("why", str(sample), "--entry", "xen-pv", "kasan_early_init"),
-                     "does not reach kasan_early_init")
 
 
 def test_bad_user_entry(sample):

@@ -135,3 +135,15 @@ def test_install_system_deps_shows_apt():
     assert apt_lines and not any("/dev/null" in ln or "-qq" in ln for ln in apt_lines)
     assert "set -euo pipefail" in script
     assert "install-npm-deps" in (ROOT / "Makefile").read_text()
+
+
+def test_why_answers_does_not_reach_with_exit_1(capsys, sample):
+    """An entry that does not reach a function is an answer (exit 1, like grep finding
+    nothing), with where the entries that do reach it part from it; a name no function
+    has stays an error (exit 2)."""
+    assert main(["why", str(sample), "--entry", "xen-pv", "native_write_cr4"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "xen-pv does not reach native_write_cr4."
+    assert "    parts from xen-pv at setup_arch [indirect-slot via pv_ops] > native_write_cr4" \
+        in out
+    assert main(["why", str(sample), "--entry", "xen-pv", "no_such_function"]) == 2

@@ -3,11 +3,14 @@ validate and the dynamic diff against (synthetic) traces."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from entrycheck import queries
 from entrycheck.analysis import analyse
 from entrycheck.errors import EntrycheckError
+from entrycheck.model import EntryGraph, Pruned
 from entrycheck.trace.mapping import TraceResult
 
 
@@ -81,8 +84,29 @@ def test_why_unknown_and_unreached(complete):
     with pytest.raises(EntrycheckError, match="does not reach x86_64_start_kernal, not even "
                                               "inlined"):
         queries.why(complete, "native", "x86_64_start_kernal")
-    with pytest.raises(EntrycheckError, match="does not reach xen_start_kernel"):
-        queries.why(complete, "native", "xen_start_kernel")
+    out = queries.why(complete, "native", "xen_start_kernel")  # an answer, not an error
+    assert not out["reached"] and out["chain"] == []
+    xen_pv = next(o for o in out["others"] if o["entry"] == "xen-pv")
+    assert xen_pv["chain"] == ["startup_xen", "xen_start_kernel"]
+    assert "parts_at" not in xen_pv  # only through Xen PV's own functions
+
+
+def test_why_not_names_where_the_entries_part(complete):
+    out = queries.why(complete, "xen-pv", "native_write_cr4")
+    native = next(o for o in out["others"] if o["entry"] == "native")
+    assert native["chain"][0] == "startup_64" and native["chain"][-1] == "native_write_cr4"
+    assert (native["parts_at"], native["then"]) == ("setup_arch", ["native_write_cr4"])
+    assert native["edge"] == {"kind": "indirect-slot", "via": "pv_ops"}
+    assert "cut_by" not in native
+    # an edge the entry's boot facts cut is named with the fact
+    graph = complete.graph("xen-pv")
+    setup_arch, target = (complete.names.find(n) for n in ("setup_arch", "native_write_cr4"))
+    cut = Pruned(setup_arch, target, target, setup_arch + 4, "xen_domain_type is 1")
+    pruned = EntryGraph(graph.entry, graph.root, graph.table, pruned=[cut])
+    facts = replace(complete, graphs={**complete.graphs, "xen-pv": pruned})
+    native = next(o for o in queries.why(facts, "xen-pv", "native_write_cr4")["others"]
+                  if o["entry"] == "native")
+    assert native["cut_by"] == "xen_domain_type is 1"
 
 
 def trace(complete, entry: str, ran: list[str]) -> TraceResult:
