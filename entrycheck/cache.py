@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from entrycheck import safeio
 from entrycheck.errors import EntrycheckError
 
 FORMAT = "entrycheck-cache/3"
@@ -139,6 +140,9 @@ def load(kind: str, key: list[str], folder: Path | None = None) -> Any | None:
     return None if entry is None else entry[0]
 
 
+_UNWRITABLE: set[Path] = set()  # chosen cache folders already said to be unwritable
+
+
 def store(kind: str, key: list[str], data: Any, folder: Path | None = None) -> None:
     """Store JSON-compatible data under (kind, key), atomically; errors are ignored."""
     store_entry(kind, key, data, {}, folder)
@@ -199,7 +203,8 @@ def load_entry(kind: str, key: list[str],
 def store_entry(kind: str, key: list[str], data: Any, blobs: dict[str, bytes],
                 folder: Path | None = None) -> None:
     """Store JSON-compatible data and raw byte blobs under (kind, key), atomically; errors
-    are ignored (a cache that cannot be written is not an error)."""
+    are ignored (a cache that cannot be written is not an error), said once on stderr for
+    a folder the user chose (--cache-dir)."""
     if not enabled():
         return
     path = _entry_path(folder or default_dir(), kind, key)
@@ -213,7 +218,13 @@ def store_entry(kind: str, key: list[str], data: Any, blobs: dict[str, bytes],
                 f.write(part)
         os.replace(tmp, path)
         tmp = None
-    except (OSError, ValueError, TypeError):
+    except OSError as exc:
+        if folder is not None and folder not in _UNWRITABLE:
+            _UNWRITABLE.add(folder)
+            print(f"entrycheck: note: results are not cached: cannot write under "
+                  f"{safeio.shown(folder)} ({exc.strerror or exc})", file=sys.stderr)
+        return
+    except (ValueError, TypeError):
         return
     finally:
         if tmp is not None:

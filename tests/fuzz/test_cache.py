@@ -111,9 +111,13 @@ def test_no_temporary_file_left_when_a_store_fails(tmp_path, monkeypatch):
 
 
 def test_a_cache_folder_that_is_a_file(tmp_path):
+    """The answer still comes; one note says it is not cached, and the file is kept."""
     (tmp_path / "cache").write_text("x\n")
     proc = run_child("entries", SAMPLE, "--cache-dir", tmp_path / "cache")
-    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.returncode == 0 and proc.stdout
+    assert proc.stderr.splitlines() == [f"entrycheck: note: results are not cached: cannot "
+                                        f"write under {tmp_path / 'cache'} (Not a directory)"]
+    assert (tmp_path / "cache").read_text() == "x\n"
 
 
 def test_the_key_covers_the_decoder_and_elf_libraries(monkeypatch):
