@@ -207,8 +207,7 @@ def dynamic_diff(skip_result: dict, entry_trace: TraceResult,
 
 def why(analysis: Analysis, entry: str, function: str) -> dict:
     """A call chain from the entry to the function; where the entry does not reach it,
-    the chains of the entries that do, each with the first function on it this entry
-    never reaches (and the boot fact that cut the edge into it, if one did)."""
+    the chains of the entries that do, each with where it parts from this entry."""
     graph = analysis.graph(entry)
     out = _header(analysis, "why")
     out.update({"entry": graph.entry, "function": function})

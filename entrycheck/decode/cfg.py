@@ -143,8 +143,8 @@ def _instructions(data: bytes, func: Function, mode: int, starts: tuple[int, ...
                   ) -> tuple[_Instrs, dict[int, _Decision], set[int]]:
     """The instructions reached from `starts`, the conditional branches the facts decide
     (-> taken, and by which fact) and the block leaders; argument facts hold at the first
-    start. What is known (registers loaded from a fact's variable, argument registers, a
-    decided zero flag) flows along branches and past calls in callee-saved registers;
+    start. What is known (registers loaded from a fact's variable, argument registers,
+    the flags of a compare) flows along branches and past calls in callee-saved registers;
     where paths join only what all of them know holds, and code is decoded again when
     a join learns less than before."""
     instrs: _Instrs = {}
