@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fuzzing import FAMILIES, WEIGHTS, Case, Corpus, make_case, make_corpus
 
 GIB = 1 << 30
-FINDINGS_COMMANDS = ("check", "validate", "crosscheck")
+FINDINGS_COMMANDS = ("check", "validate", "crosscheck", "why")  # exit 1: findings, not reached
 CLASSES = ("ok", "error", "bad-line", "internal", "traceback", "hang", "memory", "unsafe",
            "other")
 
