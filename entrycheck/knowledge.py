@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import yaml
 
 IMAGES = ("any", "vmlinux", "compressed")
-FIELD_KINDS = ("rel32", "ptr", "u8", "u16", "u32", "s32")
+FIELD_KINDS = ("rel32", "rel64", "ptr", "u8", "u16", "u32", "s32")
 _VERSIONS = re.compile(r"^(any|(<=|>=|<|>|==)\d+(\.\d+){0,2})$")
 
 # The shape of x86.yaml: {key: type}; a type is a Python type, a tuple of allowed values,

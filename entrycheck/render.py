@@ -124,8 +124,9 @@ def _lines_why(r: dict) -> list[str]:
             out.append(f"  {link['function']} (entry)")
             continue
         via = f" via {edge['via']}" if edge.get("via") else ""
-        out.append(f"  -> {link['function']:<36} [{edge['kind']}{via}] at {edge['site']}: "
-                   f"{edge['instruction']}")
+        once = f"; once {edge['condition']}" if edge.get("condition") else ""
+        out.append(f"  -> {link['function']:<36} [{edge['kind']}{via}{once}] at "
+                   f"{edge['site']}: {edge['instruction']}")
     return out
 
 

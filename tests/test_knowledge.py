@@ -91,8 +91,8 @@ def test_layout_errors_name_the_layout_line(text):
     bad_versions = text.replace('{versions: ">=6.3", size: 14,', '{versions: "~6.3", size: 14,', 1)
     line = line_of(bad_versions, 'versions: "~6.3"')
     assert error(bad_versions) == (f"{SOURCE}:{line}: table alternatives: bad versions '~6.3'")
-    bad_kind = text.replace("repl: [4, rel32],", "repl: [4, rel64],", 1)
-    assert error(bad_kind) == (f"{SOURCE}:{line_of(bad_kind, 'repl: [4, rel64]')}: table "
+    bad_kind = text.replace("repl: [4, rel32],", "repl: [4, rel16],", 1)
+    assert error(bad_kind) == (f"{SOURCE}:{line_of(bad_kind, 'repl: [4, rel16]')}: table "
                                f"alternatives: field repl must be [offset < size, one of "
                                f"{', '.join(FIELD_KINDS)}]")
     no_code_field = text.replace("{instr: [0, rel32], repl: [4, rel32],\n",

@@ -21,6 +21,7 @@ from entrycheck.knowledge import TableLayout, TableSpec, version_in
 MASK64 = (1 << 64) - 1
 CHECKED_ENTRIES = 64
 MAX_TABLE_BYTES = 64 << 20
+_RELATIVE = {"rel32": "<i", "rel64": "<q"}  # self-relative: the field's address plus it
 _INTS = {"u8": "<B", "u16": "<H", "u32": "<I", "s32": "<i", "u64": "<Q"}
 
 
@@ -92,8 +93,8 @@ def _entry(image: Image, data: bytes, base: int, off: int, layout: TableLayout) 
     out = {}
     for name, (where, kind) in layout.fields.items():
         pos = off + where
-        if kind == "rel32":
-            out[name] = (base + pos + struct.unpack_from("<i", data, pos)[0]) & MASK64
+        if kind in _RELATIVE:
+            out[name] = (base + pos + struct.unpack_from(_RELATIVE[kind], data, pos)[0]) & MASK64
         elif kind == "ptr":
             addr = base + pos
             reloc = image.relocation_target(addr)

@@ -18,7 +18,8 @@ def test_calls_and_a_condition(built):
         ("early_cpu_set_mode", EdgeKind.CALL, None, False),
         ("panic", EdgeKind.CALL, None, False),
         # the static key's out-of-line block: decoded as conditional (jump_labels)
-        ("static_key_only_helper", EdgeKind.CALL, "a static key enabled", False),
+        ("static_key_only_helper", EdgeKind.CALL, "static key early_debug_key enabled",
+         False),
     }
 
 

@@ -1,6 +1,7 @@
 """entrycheck.resolve.jump_labels: a static key's out-of-line code is decoded as linked when
-the site is compiled as a jump, as conditional ("a static key enabled") behind a nop; the
-code after a jump is conditional too (it runs once the jump is patched out)."""
+the site is compiled as a jump, as conditional ("static key K enabled") behind a nop; the
+code after a jump is conditional too (it runs once the jump is patched out). The condition
+names the key from the entry's key field (self-relative, flags in the low two bits)."""
 
 from __future__ import annotations
 
@@ -35,13 +36,14 @@ def test_sample_nop_site_is_conditional(built):
     assert built.image.read(code, 5) == bytes.fromhex("0f1f440000")
     resolver = built.resolver(JumpLabels)
     assert resolver.starts(func) == []
-    assert resolver.conditional_starts(func) == [(target, CONDITION)]
+    assert resolver.conditional_starts(func) == [
+        (target, "static key early_debug_key enabled")]
     assert func.start <= code < target < func.end
 
 
 def test_sample_call_behind_the_key(built, graphs):
     edge = built.edge(graphs["native"], "early_cpu_init", "static_key_only_helper")
-    assert (edge.kind, edge.condition) == (EdgeKind.CALL, CONDITION)
+    assert (edge.kind, edge.condition) == (EdgeKind.CALL, CONDITION.format(key="early_debug_key"))
     (_, target), = jump_entries(built.image)
     assert target <= edge.site < built.func("early_cpu_init").end
 
@@ -73,12 +75,18 @@ key_on_helper: ret
 key_off_helper: ret
 key_flipped_helper: ret
     .data
+    .type key_off, @object
+    .size key_off, 4
+key_off: .long 0
+    .type key_on, @object
+    .size key_on, 4
+key_on: .long 1
     .balign 8
 __start___jump_table:
     .long nop_site - ., nop_target - .
-    .quad 0
+    .quad key_off - .                   # static_branch_unlikely(&key_off)
     .long jmp_site - ., jmp_target - .
-    .quad 0
+    .quad key_on + 1 - .                # static_branch_likely(&key_on): the branch bit
 __stop___jump_table:
 """
 
@@ -92,11 +100,13 @@ def test_jump_site_runs_as_linked(case):
     snip, b, graph = case
     resolver = b.resolver(JumpLabels)
     assert resolver.starts(b.func("startup_64")) == [snip["jmp_target"]]
+    enabled = "static key key_off enabled"
+    patched_out = "static key key_on's jump patched out"
     assert resolver.conditional_starts(b.func("startup_64")) == [
-        (snip["nop_target"], CONDITION), (snip["after_jmp"], PATCHED_OUT)]
+        (snip["nop_target"], enabled), (snip["after_jmp"], patched_out)]
     assert b.edge(graph, "startup_64", "key_off_helper").condition is None
-    assert b.edge(graph, "startup_64", "key_on_helper").condition == CONDITION
-    assert b.edge(graph, "startup_64", "key_flipped_helper").condition == PATCHED_OUT
+    assert b.edge(graph, "startup_64", "key_on_helper").condition == enabled
+    assert b.edge(graph, "startup_64", "key_flipped_helper").condition == patched_out
 
 
 @pytest.mark.realkernel
@@ -108,7 +118,8 @@ def test_debian61_jump_label(debian61):
     img = Image(image)
     start = img.symbol_address("printk_sprint")
     edge = graph.succ[start][img.symbol_address("__SCT__tp_func_console")]
-    assert edge.kind == EdgeKind.CALL and edge.condition == CONDITION
+    assert edge.kind == EdgeKind.CALL
+    assert edge.condition == "static key __tracepoint_console+0x8 enabled"
     site = edge.site
     targets = [target for code, target in jump_entries(img) if start <= code < site]
     assert any(target <= site for target in targets)  # inside a jump-label block
@@ -116,11 +127,13 @@ def test_debian61_jump_label(debian61):
 
 @pytest.mark.realkernel
 def test_debian61_code_after_a_jump_site(debian61):
-    """sched_clock_cpu: while the clock is stable, jump sites skip the per-CPU clock
-    (sched_clock_local), which runs once they are patched out, as in a QEMU boot."""
+    """sched_clock_cpu: `static_branch_likely(&sched_clock_running)` of a key false at
+    link time is a jump past the per-CPU clock (sched_clock_local), which runs once
+    sched_clock_init() enables the key and the jump is patched out, as in a QEMU boot."""
     image = debian61["vmlinux_nodebug"]
     graph = analyse(image, complete=True).graph("native")
     img = Image(image)
     edge = graph.succ[img.symbol_address("sched_clock_cpu")][
         img.symbol_address("sched_clock_local")]
-    assert edge.kind == EdgeKind.CALL and edge.condition == PATCHED_OUT
+    assert edge.kind == EdgeKind.CALL
+    assert edge.condition == PATCHED_OUT.format(key="sched_clock_running")
