@@ -18,6 +18,7 @@ demo: install
 	$(BIN)/entrycheck entries
 	$(BIN)/entrycheck skip --entry xen-pv
 	$(BIN)/entrycheck why --entry pvh x86_64_start_kernel
+	$(BIN)/entrycheck why --entry xen-pv kasan_early_init; test $$? -eq 1  # not reached: exit 1
 
 # The real-kernel tier runs when CI=true or ENTRYCHECK_REAL_KERNEL=1 (it fetches Debian's
 # kernel into ~/.cache/entrycheck once).

@@ -137,7 +137,8 @@ def _lines_not_reached(r: dict) -> list[str]:
     for other in r["others"]:
         out.append(f"  {other['entry']} does: {' > '.join(other['chain'])}")
         if "parts_at" not in other:
-            out.append(f"    only through functions {r['entry']} never reaches")
+            out.append(f"    on {other['entry']}'s own path: {r['entry']} reaches none of "
+                       f"these functions")
             continue
         edge = other["edge"]
         via = f" via {edge['via']}" if edge.get("via") else ""
