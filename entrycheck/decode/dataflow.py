@@ -696,8 +696,11 @@ class _Run:
     def _adjust(self, reg: int, mnemonic: int, delta: int | None, regs: dict) -> None:
         """`lea sym(%rip),%rax; sub phys_base(%rip),%rax; add $map,%rax` moves a symbol's
         address between the kernel's mappings: keep the symbol unless the value adjusted by
-        a known constant is itself a code address."""
+        a known constant is itself a code address. An added kernel address is an array's
+        (`mov idx(%rip),%eax; add $array,%rax`: see `_indexed`)."""
         value, slot = regs[reg]
+        if mnemonic == _ADD and delta is not None:
+            self._indexed(delta & MASK64)
         if value is None:
             del regs[reg]
             return

@@ -218,6 +218,8 @@ indexed:                    # add $array, %reg (an unknown index): the array's a
     addq $copy_to, %rbx     # of data (supported_fields[])
     addq $8, %rcx           # a number (a per-CPU offset, a size): no address
     addq $mov_jmp+1, %rdx   # inside a function: no function's address
+    movl empty_slot(%rip), %eax
+    addq $slot, %rax        # an index loaded from memory: the array's address too
     ret
 indexed_end:
 
@@ -358,7 +360,7 @@ def test_a_struct_copy_stores_the_code_addresses_it_copies(snip, functions):
 def test_an_array_indexed_by_adding_its_address_is_taken(snip, functions):
     facts = decode(snip, functions, "indexed")
     assert facts.code_refs == [snip["g"]]
-    assert facts.data_addrs == [snip["copy_to"]]
+    assert facts.data_addrs == [snip["copy_to"], snip["slot"]]
 
 
 def test_constant_arguments_of_a_direct_call(snip, functions):
