@@ -27,9 +27,11 @@ def text(report: dict) -> str:
                          + ", ".join(f["new_callees"]))
     s = report["summary"]
     lines += [f"{report['image']}: warning: entrycheck: {w}" for w in report.get("warnings", ())]
+    known = "recorded in the baseline written now" if report.get("baseline_written") \
+        else "known from base/baseline"
     lines.append(f"entrycheck: {counted(s['error'], 'error')}, "
                  f"{counted(s['warning'], 'warning')}, {counted(s['note'], 'note')} "
-                 f"({s['known']} known from base/baseline, {s['suppressed']} allowed by rules)"
+                 f"({s['known']} {known}, {s['suppressed']} allowed by rules)"
                  + ("" if report["inlined_visible"] else
                     "; no DWARF: inlined helpers are invisible, effects still match"))
     if report.get("baseline_written"):
