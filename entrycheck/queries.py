@@ -214,9 +214,10 @@ def why(analysis: Analysis, entry: str, function: str) -> dict:
     if analysis.names.candidates(function):
         try:
             target = analysis.function_in(graph, function)
-        except NotReached as missing:
+        except NotReached as missing:  # the CLI asks the complete analysis again
+            others = _others(analysis, graph, missing.addresses) if analysis.complete else []
             out.update({"reached": False, "on_boot_path": False, "chain": [], "links": [],
-                        "others": _others(analysis, graph, missing.addresses)})
+                        "others": others})
             return out
         steps = chain(graph, target, analysis.rules)
         on_boot_path = target in boot_path(graph, analysis.rules)

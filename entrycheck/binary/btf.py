@@ -135,8 +135,8 @@ class Btf:
             offset -= start
         return "".join(parts) if parts else None
 
-    def member_offset(self, type_id: int, path: str) -> int | None:
-        """The byte offset of member path `hdr.hardware_subarch` inside a value of
+    def member(self, type_id: int, path: str) -> tuple[int, int] | None:
+        """(byte offset, size) of member path `hdr.hardware_subarch` inside a value of
         `type_id` (None when a member is missing)."""
         offset = 0
         for part in path.split("."):
@@ -148,4 +148,4 @@ class Btf:
             if hit is None:
                 return None
             type_id, offset = hit[0], offset + hit[1] // 8
-        return offset
+        return offset, self.size(type_id)

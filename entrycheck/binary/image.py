@@ -329,13 +329,18 @@ class Image:
                 return sym
         return syms[i] if i >= 0 and syms[i].size == 0 else None
 
-    def symbol_address(self, name: str) -> int | None:
-        """Address of a named symbol (the first definition, globals before locals)."""
+    def symbol_named(self, name: str) -> Symbol | None:
+        """A named symbol (the first definition, globals before locals)."""
         syms = [s for s in self.symbols_by_name.get(name, ()) if s.section]
         if not syms:
             return None
         syms.sort(key=lambda s: s.bind == "LOCAL")
-        return syms[0].value
+        return syms[0]
+
+    def symbol_address(self, name: str) -> int | None:
+        """Address of a named symbol (the first definition, globals before locals)."""
+        sym = self.symbol_named(name)
+        return None if sym is None else sym.value
 
     # -- relocations ---------------------------------------------------------------
 

@@ -13,11 +13,12 @@ PV's xen_start_kernel gets a non-NULL start_info in %rdi, so `if (!si) return;` 
 taken there). A conditional branch after `cmp`/`test` with an immediate, or `test
 reg,reg`, of a known variable or of a register known at the start or loaded (or copied)
 from a known variable follows only its live side when every value the fact allows takes
-it the same way (`ja` after `cmp $2` of hardware_subarch 0). What is known flows along
-branches and, in callee-saved registers, past calls; where paths join only what all of
-them know holds. `dead_code` gives, per entry, the instructions that only the dead sides
-of decided branches reach (the walk drops the calls there: native never runs the
-`if (xen_pv_domain())` arm).
+it the same way (`ja` after `cmp $2` of hardware_subarch 0). Known registers flow along
+branches and, callee-saved, past calls; any write forgets one (cpuid's %ebx too); where
+paths join only what all of them know holds. A variable is never read wider than it is,
+and `not 0` is decided only on the whole value. `dead_code` gives, per entry, the
+instructions that only the dead sides of decided branches reach (the walk drops the calls
+there: native never runs the `if (xen_pv_domain())` arm).
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from iced_x86 import ConditionCode, MemorySizeInfo, Mnemonic, OpKind, Register, RegisterInfo
+from iced_x86 import (
+    ConditionCode,
+    InstructionInfoFactory,
+    MemorySizeInfo,
+    Mnemonic,
+    OpAccess,
+    OpKind,
+    Register,
+    RegisterInfo,
+)
 
 from entrycheck.decode import decoder as dec
 from entrycheck.decode.dataflow import full_register
@@ -41,6 +51,7 @@ class Known(NamedTuple):
     where: int         # a full iced register, or a variable's address
     value: Possible
     label: str         # `xen_domain_type is 0 or 2`
+    size: int = 8      # bytes of the value (a variable's size, 0 where not known)
 
 
 class Facts(NamedTuple):
@@ -143,10 +154,11 @@ def _instructions(data: bytes, func: Function, mode: int, starts: tuple[int, ...
                   ) -> tuple[_Instrs, dict[int, _Decision], set[int]]:
     """The instructions reached from `starts`, the conditional branches the facts decide
     (-> taken, and by which fact) and the block leaders; argument facts hold at the first
-    start. What is known (registers loaded from a fact's variable, argument registers,
-    the flags of a compare) flows along branches and past calls in callee-saved registers;
-    where paths join only what all of them know holds, and code is decoded again when
-    a join learns less than before."""
+    start. Registers known (loaded from a fact's variable, argument registers) flow along
+    branches, and past calls in callee-saved registers; a compare's flags only to the
+    instructions after it. Where paths join only what all of them know holds, and code is
+    decoded again when a join learns less than before; a decoding cut short (the caps)
+    decides nothing."""
     instrs: _Instrs = {}
     decided: dict[int, _Decision] = {}
     before: dict[int, tuple[dict[int, Known], _Flag | None]] = {}  # what holds at an ip
@@ -164,18 +176,20 @@ def _instructions(data: bytes, func: Function, mode: int, starts: tuple[int, ...
         decoder.position = addr - func.start
         decoder.ip = addr
         flag: _Flag | None = None
+        fresh = False  # the previous instruction of this run was decoded for the first time
         for ins in decoder:
             budget -= 1
             ip = ins.ip
             held = before.get(ip)
             if held is not None:
-                if ip != addr:
-                    leaders.add(ip)
+                if fresh:
+                    leaders.add(ip)  # new code falls into decoded code: a join
                 kept = {r: k for r, k in held[0].items() if known.get(r) == k}
                 kept_flag = flag if flag == held[1] else None
                 if len(kept) == len(held[0]) and kept_flag == held[1]:
                     break  # decoded from here already with no more known
                 known, flag = kept, kept_flag
+            fresh = held is None
             before[ip] = (known, flag)
             flow = ins.flow_control
             target = ins.near_branch_target if flow in (
@@ -207,7 +221,7 @@ def _instructions(data: bytes, func: Function, mode: int, starts: tuple[int, ...
                 break
             if flow in (dec.RETURN, dec.INDIRECT_BRANCH, dec.EXCEPTION):
                 break
-    if budget <= 0 and (facts.registers or facts.variables):
+    if work and (facts.registers or facts.variables):  # cut short: a join may be pending
         return _instructions(data, func, mode, starts, noreturn, Facts())  # decides nothing
     return instrs, decided, leaders
 
@@ -225,6 +239,8 @@ def dead_code(read: Callable[[int, int], bytes | None], func: Function, mode: in
     dead = every.keys() - live.keys()
     out: dict[int, tuple[int, str]] = {}
     for branch, decision in sorted(decided.items()):
+        if branch not in every:
+            continue
         nxt, _flow, target = every[branch]
         stack = [nxt if decision.taken else target]
         while stack:
@@ -292,38 +308,54 @@ def _blocks(data: bytes, func: Function, mode: int, start: int, noreturn: frozen
 def _flags(ins, known: dict[int, Known], variables: dict[int, Known],
            flag: _Flag | None) -> tuple[dict[int, Known], _Flag | None]:
     """What is known after `ins`: the registers facts speak of (a new dict where `ins`
-    changes them: a write forgets a register, a load from a known variable learns it, a
-    call keeps only the callee-saved ones) and the zero flag where facts decide it."""
+    changes them: a write, explicit or implied, forgets a register; a load of a whole
+    register from a known variable, or a copy of a whole register, learns it; a call keeps
+    only the callee-saved ones) and the flags where facts decide them."""
     mnemonic = ins.mnemonic
     if mnemonic in (Mnemonic.CMP, Mnemonic.TEST):
         return known, _compared(ins, known, variables)
-    if ins.flow_control == dec.CALL:
+    if ins.flow_control in (dec.CALL, dec.INDIRECT_CALL):
         return {r: k for r, k in known.items() if r in _CALLEE_SAVED}, None
-    if ins.op0_kind == OpKind.REGISTER and mnemonic not in (Mnemonic.CMP, Mnemonic.TEST,
-                                                          Mnemonic.PUSH, Mnemonic.BT):
+    learned, reg = None, None
+    if mnemonic in (Mnemonic.MOV, Mnemonic.MOVZX) and ins.op0_kind == OpKind.REGISTER \
+            and ins.op0_register in _WHOLE:
         reg = full_register(ins.op0_register)
-        learned = None
-        if mnemonic in (Mnemonic.MOV, Mnemonic.MOVZX):
-            if ins.op1_kind == OpKind.MEMORY and ins.memory_base == Register.RIP:
-                learned = variables.get(ins.ip_rel_memory_address & dec.MASK64)
-            elif ins.op1_kind == OpKind.REGISTER and ins.op0_register in _WHOLE:
-                learned = known.get(full_register(ins.op1_register))  # mov %ecx,%ebp
-        if learned is not None or reg in known:
-            known = {r: k for r, k in known.items() if r != reg}
-            if learned is not None:
-                known[reg] = learned
+        if ins.op1_kind == OpKind.MEMORY and ins.memory_base == Register.RIP:
+            fact = variables.get(ins.ip_rel_memory_address & dec.MASK64)
+            if fact is not None and MemorySizeInfo(ins.memory_size).size == (fact.size or 8):
+                learned = fact  # the whole value, zero-extended
+        elif mnemonic == Mnemonic.MOV and ins.op1_kind == OpKind.REGISTER:
+            learned = known.get(full_register(ins.op1_register))  # mov %ecx,%ebp
+    if known:
+        written = _written(ins)
+        if written & known.keys():
+            known = {r: k for r, k in known.items() if r not in written}
+    if learned is not None:
+        known = {**known, reg: learned}
     return known, flag if mnemonic in _KEEP_FLAGS else None
+
+
+def _written(ins) -> set[int]:
+    """The full registers an instruction may write, its implied operands included
+    (cpuid's %ebx, xchg's second operand, rdmsr's %edx)."""
+    return {full_register(u.register) for u in _INFO.info(ins).used_registers()
+            if u.access not in _READ_ONLY}
 
 
 def _compared(ins, known: dict[int, Known], variables: dict[int, Known]) -> _Flag | None:
     """The flags of `cmp`/`test` of a value a fact speaks of (a register, a variable) with
-    an immediate, or of `test reg,reg` (the flags of `cmp $0`), else None."""
+    an immediate, or of `test reg,reg` (the flags of `cmp $0`), else None. A narrower
+    access sees the value's low bytes; a variable is not read wider than it is (the bytes
+    after it are not the fact's), a register holds the value zero-extended, and a
+    high-byte register (%ah) holds none of it."""
     if ins.op0_kind == OpKind.MEMORY:
         if ins.memory_base != Register.RIP:
             return None
         fact = variables.get(ins.ip_rel_memory_address & dec.MASK64)
         size = MemorySizeInfo(ins.memory_size).size
-    elif ins.op0_kind == OpKind.REGISTER:
+        if fact is not None and size > (fact.size or 8):
+            return None
+    elif ins.op0_kind == OpKind.REGISTER and ins.op0_register not in _HIGH_BYTES:
         fact = known.get(full_register(ins.op0_register))
         size = RegisterInfo(ins.op0_register).size
     else:
@@ -346,8 +378,9 @@ def _taken(ins, flag: _Flag | None) -> bool | None:
         return None
     code = ins.condition_code
     values = flag.value.value.values
-    if values is None:
-        if flag.test or code not in (ConditionCode.E, ConditionCode.NE):
+    if values is None:  # `not 0`: only a compare of the whole value says so
+        if flag.test or code not in (ConditionCode.E, ConditionCode.NE) \
+                or flag.size < (flag.value.size or 8):
             return None
         zero = flag.value.value.equals(flag.operand)
         return None if zero is None else zero == (code == ConditionCode.E)
@@ -378,6 +411,9 @@ def _condition(code: int, value: int, operand: int, test: bool, bits: int) -> bo
 
 _WHOLE = frozenset(r for r in range(Register.EAX, Register.R15 + 1))  # 32/64-bit: the
 # write sets the whole register
+_HIGH_BYTES = frozenset({Register.AH, Register.BH, Register.CH, Register.DH})
+_INFO = InstructionInfoFactory()
+_READ_ONLY = frozenset({OpAccess.NONE, OpAccess.READ, OpAccess.COND_READ, OpAccess.NO_MEM_ACCESS})
 _CALLEE_SAVED = frozenset({Register.RBX, Register.RBP, Register.R12, Register.R13,
                            Register.R14, Register.R15})  # kept across a call (the C ABI)
 _KEEP_FLAGS = frozenset({Mnemonic.MOV, Mnemonic.LEA, Mnemonic.PUSH, Mnemonic.POP,

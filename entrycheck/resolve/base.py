@@ -240,33 +240,38 @@ class ImageContext:
                         registers.setdefault(fact.function, []).append(
                             Known(register_named(reg), fact.value, label))
                     continue
-                address = self.data_address(fact.variable, fact.struct)
-                if address is None:
+                found = self.data_address(fact.variable, fact.struct)
+                if found is None:
                     continue
+                address, size = found
                 label = f"{fact.variable} is {fact.value.describe()}"
                 if fact.function is None:
-                    variables.append(Known(address, fact.value, label))
+                    variables.append(Known(address, fact.value, label, size))
                 else:
                     scoped.setdefault(fact.function, []).append(
-                        Known(address, fact.value, f"{label} in {fact.function}"))
+                        Known(address, fact.value, f"{label} in {fact.function}", size))
             found = self._facts[entry] = (tuple(variables),
                                           {f: tuple(k) for f, k in registers.items()},
                                           {f: tuple(k) for f, k in scoped.items()})
         return Facts(found[1].get(func.name, ()), found[0] + found[2].get(func.name, ()),
                      self.preserving)
 
-    def data_address(self, variable: str, struct: str | None = None) -> int | None:
-        """The address of a variable, or of a member path inside it
-        (`boot_params.hdr.hardware_subarch`, laid out by the BTF of `struct`)."""
+    def data_address(self, variable: str, struct: str | None = None
+                     ) -> tuple[int, int] | None:
+        """(address, size) of a variable, or of a member path inside it
+        (`boot_params.hdr.hardware_subarch`, laid out by the BTF of `struct`); the size is
+        0 where the symbol table gives none."""
         name, _, path = variable.partition(".")
-        address = self.image.symbol_address(name)
-        if address is None or not path:
-            return address
+        sym = self.image.symbol_named(name)
+        if sym is None:
+            return None
+        if not path:
+            return sym.value, sym.size
         btf = self._btf()
         if btf is None or struct not in btf.structs:
             return None
-        offset = btf.member_offset(btf.structs[struct], path)
-        return None if offset is None else address + offset
+        member = btf.member(btf.structs[struct], path)
+        return None if member is None else (sym.value + member[0], member[1])
 
     def argument_register(self, number: int) -> str:
         """The register of argument `number` (from 1) in the kernel's calling convention

@@ -84,7 +84,7 @@ class SpecialSections:
 
     @cached_property
     def _labels(self) -> _Ranged:
-        return _Ranged([(e["code"], (e["code"], e["target"], e["key"] & ~3))
+        return _Ranged([(e["code"], (e["code"], e["target"], e["key"]))
                         for e in self.table("jump_labels").entries])
 
     @cached_property
@@ -107,10 +107,11 @@ class SpecialSections:
     def alternatives_in(self, start: int, end: int) -> list[Alternative]:
         return self._alternatives.within(start, end)
 
-    def jump_labels_in(self, start: int, end: int) -> list[tuple[int, int, int]]:
-        """(site, target, key) of a function's static-key sites whose target is its own
-        code."""
-        return [(s, t, k) for s, t, k in self._labels.within(start, end) if start <= t < end]
+    def jump_labels_in(self, start: int, end: int) -> list[tuple[int, int, int, bool]]:
+        """(site, target, key, branch) of a function's static-key sites whose target is its
+        own code; `branch` is the entry's branch bit (the key field's bit 0)."""
+        return [(s, t, k & ~3, bool(k & 1)) for s, t, k in self._labels.within(start, end)
+                if start <= t < end]
 
     def fixups_in(self, start: int, end: int) -> list[int]:
         """Where faulting instructions of a function resume (their exception fixups)."""

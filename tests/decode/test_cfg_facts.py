@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from entrycheck.decode.cfg import Facts, Known, dead_code, must_execute
 from entrycheck.decode.dataflow import register_named
 from entrycheck.model import NONZERO, Function, Possible
@@ -165,9 +167,52 @@ bits_set:
     ret
 bits_end:
 
+indirect:                   # an indirect call returns in %eax: the fact is gone
+    movzbl flag(%rip), %eax
+    call *slot(%rip)
+    test %eax, %eax
+    je 1f
+indirect_live:
+    call helper
+1:
+    ret
+indirect_end:
+
+high:                       # %ah holds bits 8-15, not the flag
+    movzbl flag(%rip), %eax
+    test $1, %ah
+    jne 1f
+high_live:
+    call helper
+1:
+    ret
+high_end:
+
+wide:                       # a 4-byte read of a 1-byte flag sees the bytes after it
+    cmpl $0, flag(%rip)
+    je 1f
+wide_live:
+    call helper
+1:
+    ret
+wide_end:
+
+implied:                    # cpuid writes %ebx
+    mov word(%rip), %ebx
+    cpuid
+    test %ebx, %ebx
+    je 1f
+implied_live:
+    call helper
+1:
+    ret
+implied_end:
+
     .data
 flag: .byte 0
+    .balign 4
 word: .long 0
+slot: .quad 0
 """
 
 
@@ -176,7 +221,8 @@ def _flow_dead(name: str, *values: int, variable: str = "flag"):
     `values`."""
     snip = assemble(FLOW)
     func = snip.function(name, f"{name}_end")
-    facts = Facts((), (Known(snip[variable], Possible(frozenset(values)), "flag is 0"),))
+    size = {"flag": 1, "word": 4}[variable]
+    facts = Facts((), (Known(snip[variable], Possible(frozenset(values)), "flag is 0", size),))
     return snip, dead_code(snip.image.read, func, 64, (func.start,), frozenset(), facts)
 
 
@@ -214,3 +260,21 @@ def test_a_test_of_a_mask_is_decided():
     assert snip["bits_set"] in dead and snip["bits_clear"] not in dead
     snip, dead = _flow_dead("bits", 1, 2)   # not decided
     assert dead == {}
+
+
+@pytest.mark.parametrize("name", ["indirect", "high", "wide", "implied"])
+def test_what_a_register_or_read_does_not_hold_decides_nothing(name):
+    """An indirect call's return value, %ah, a read wider than the variable, an implied
+    write (cpuid's %ebx): each leaves the branch undecided."""
+    variable = "word" if name == "implied" else "flag"
+    _, dead = _flow_dead(name, 0, variable=variable)
+    assert dead == {}
+
+
+def test_a_nonzero_fact_needs_the_whole_value():
+    """A non-NULL pointer in %rdi: `test %rdi,%rdi` is decided, `test %dil,%dil` (its low
+    byte may be 0) is not."""
+    rdi = Facts((Known(register_named("rdi"), NONZERO, "si is not 0"),), (), frozenset({FENTRY}))
+    for check, decided in ((b"\x48\x85\xff", True), (b"\x40\x84\xff", False)):
+        code, store = _code(check)
+        assert (store in _must(code, rdi)) == decided

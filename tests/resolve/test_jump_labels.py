@@ -1,7 +1,8 @@
 """entrycheck.resolve.jump_labels: a static key's out-of-line code is decoded as linked when
-the site is compiled as a jump, as conditional ("static key K enabled") behind a nop; the
-code after a jump is conditional too (it runs once the jump is patched out). The condition
-names the key from the entry's key field (self-relative, flags in the low two bits)."""
+the site is compiled as a jump, as conditional behind a nop; the code after a jump is
+conditional too (it runs once the jump is patched out). The condition names the key from
+the entry's key field (self-relative, flags in the low two bits) and the state the branch
+bit asks: a site is a jump exactly when the key differs from the bit."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from entrycheck.analysis import analyse
 from entrycheck.binary.image import Image
 from entrycheck.model import EdgeKind
-from entrycheck.resolve.jump_labels import CONDITION, PATCHED_OUT, JumpLabels
+from entrycheck.resolve.jump_labels import JumpLabels
 
 from .conftest import snippet_graph
 
@@ -43,7 +44,7 @@ def test_sample_nop_site_is_conditional(built):
 
 def test_sample_call_behind_the_key(built, graphs):
     edge = built.edge(graphs["native"], "early_cpu_init", "static_key_only_helper")
-    assert (edge.kind, edge.condition) == (EdgeKind.CALL, CONDITION.format(key="early_debug_key"))
+    assert (edge.kind, edge.condition) == (EdgeKind.CALL, "static key early_debug_key enabled")
     (_, target), = jump_entries(built.image)
     assert target <= edge.site < built.func("early_cpu_init").end
 
@@ -54,13 +55,19 @@ SOURCE = r"""
 startup_64:
     .type nop_site, @object
 nop_site:
-    .byte 0x0f, 0x1f, 0x44, 0x00, 0x00  # static_branch_unlikely(): a nop
+    .byte 0x0f, 0x1f, 0x44, 0x00, 0x00  # static_branch_unlikely(&key_off): a nop
     .type jmp_site, @object
 jmp_site:
-    jmp 2f                              # static_branch_likely() compiled as a jump
+    jmp 2f                              # static_branch_likely(&key_off2): a jump
     .type after_jmp, @object
 after_jmp:
-    call key_flipped_helper             # runs once the jump is patched to a nop
+    call key_flipped_helper             # runs once key_off2 is enabled (jump patched out)
+    .type true_site, @object
+true_site:
+    jmp true_target                     # static_branch_unlikely(&key_on): a jump
+    .type after_true, @object
+after_true:
+    call key_cleared_helper             # runs once key_on is disabled
     ret
     .type nop_target, @object
 nop_target:
@@ -70,23 +77,31 @@ nop_target:
     .type jmp_target, @object
 jmp_target:
     call key_off_helper
+    .type true_target, @object
+true_target:
     ret
 key_on_helper: ret
 key_off_helper: ret
 key_flipped_helper: ret
+key_cleared_helper: ret
     .data
     .type key_off, @object
     .size key_off, 4
 key_off: .long 0
+    .type key_off2, @object
+    .size key_off2, 4
+key_off2: .long 0
     .type key_on, @object
     .size key_on, 4
 key_on: .long 1
     .balign 8
 __start___jump_table:
     .long nop_site - ., nop_target - .
-    .quad key_off - .                   # static_branch_unlikely(&key_off)
+    .quad key_off - .                   # branch bit clear
     .long jmp_site - ., jmp_target - .
-    .quad key_on + 1 - .                # static_branch_likely(&key_on): the branch bit
+    .quad key_off2 + 1 - .              # branch bit set (likely)
+    .long true_site - ., true_target - .
+    .quad key_on - .                    # branch bit clear, a true key: compiled as a jump
 __stop___jump_table:
 """
 
@@ -99,14 +114,17 @@ def case():
 def test_jump_site_runs_as_linked(case):
     snip, b, graph = case
     resolver = b.resolver(JumpLabels)
-    assert resolver.starts(b.func("startup_64")) == [snip["jmp_target"]]
-    enabled = "static key key_off enabled"
-    patched_out = "static key key_on's jump patched out"
+    assert resolver.starts(b.func("startup_64")) == [snip["jmp_target"], snip["true_target"]]
     assert resolver.conditional_starts(b.func("startup_64")) == [
-        (snip["nop_target"], enabled), (snip["after_jmp"], patched_out)]
+        (snip["nop_target"], "static key key_off enabled"),
+        (snip["after_jmp"], "static key key_off2 enabled"),
+        (snip["after_true"], "static key key_on disabled")]
     assert b.edge(graph, "startup_64", "key_off_helper").condition is None
-    assert b.edge(graph, "startup_64", "key_on_helper").condition == enabled
-    assert b.edge(graph, "startup_64", "key_flipped_helper").condition == patched_out
+    assert b.edge(graph, "startup_64", "key_on_helper").condition == "static key key_off enabled"
+    assert b.edge(graph, "startup_64", "key_flipped_helper").condition == \
+        "static key key_off2 enabled"
+    assert b.edge(graph, "startup_64", "key_cleared_helper").condition == \
+        "static key key_on disabled"
 
 
 @pytest.mark.realkernel
@@ -136,4 +154,4 @@ def test_debian61_code_after_a_jump_site(debian61):
     edge = graph.succ[img.symbol_address("sched_clock_cpu")][
         img.symbol_address("sched_clock_local")]
     assert edge.kind == EdgeKind.CALL
-    assert edge.condition == PATCHED_OUT.format(key="sched_clock_running")
+    assert edge.condition == "static key sched_clock_running enabled"
