@@ -29,16 +29,14 @@ from typing import NamedTuple
 from iced_x86 import (
     ConditionCode,
     InstructionInfoFactory,
-    MemorySizeInfo,
     Mnemonic,
     OpAccess,
     OpKind,
     Register,
-    RegisterInfo,
 )
 
 from entrycheck.decode import decoder as dec
-from entrycheck.decode.dataflow import full_register
+from entrycheck.decode.dataflow import full_register, memory_size, register_size
 from entrycheck.model import Function, Possible
 
 MAX_BLOCKS = 4096
@@ -322,7 +320,7 @@ def _flags(ins, known: dict[int, Known], variables: dict[int, Known],
         reg = full_register(ins.op0_register)
         if ins.op1_kind == OpKind.MEMORY and ins.memory_base == Register.RIP:
             fact = variables.get(ins.ip_rel_memory_address & dec.MASK64)
-            if fact is not None and MemorySizeInfo(ins.memory_size).size == (fact.size or 8):
+            if fact is not None and memory_size(ins.memory_size) == (fact.size or 8):
                 learned = fact  # the whole value, zero-extended
         elif mnemonic == Mnemonic.MOV and ins.op1_kind == OpKind.REGISTER:
             learned = known.get(full_register(ins.op1_register))  # mov %ecx,%ebp
@@ -352,12 +350,12 @@ def _compared(ins, known: dict[int, Known], variables: dict[int, Known]) -> _Fla
         if ins.memory_base != Register.RIP:
             return None
         fact = variables.get(ins.ip_rel_memory_address & dec.MASK64)
-        size = MemorySizeInfo(ins.memory_size).size
+        size = memory_size(ins.memory_size)
         if fact is not None and size > (fact.size or 8):
             return None
     elif ins.op0_kind == OpKind.REGISTER and ins.op0_register not in _HIGH_BYTES:
         fact = known.get(full_register(ins.op0_register))
-        size = RegisterInfo(ins.op0_register).size
+        size = register_size(ins.op0_register)
     else:
         return None
     if fact is None:

@@ -60,6 +60,16 @@ def full_register(register: int) -> int:
     return _register_tables()[0][register]
 
 
+def register_size(register: int) -> int:
+    """Bytes of an iced register (`ah` 1, `eax` 4)."""
+    return _register_tables()[1][register]
+
+
+def memory_size(size: int) -> int:
+    """Bytes of an iced MemorySize (an operand's `memory_size`)."""
+    return _memory_sizes()[size]
+
+
 def register_named(name: str) -> int:
     """The full iced register for a name such as `rax` or `eax`."""
     return _register_tables()[0][_REG_BY_NAME[name]]

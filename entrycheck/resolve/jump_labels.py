@@ -21,14 +21,20 @@ class JumpLabels(Resolver):
     name = "jump-labels"
     reads = "table `jump_labels`; the instruction at each site"
 
+    _recent: tuple[int, list] = (-1, [])  # the last function's sites: both kinds of start
+
     def _sites(self, func: Function) -> list[tuple[int, int, int, bool, int]]:
         """(site, target, key, branch bit, the length of the jump the site is compiled
-        as, 0 for a NOP) for the function's sites."""
+        as, 0 for a NOP) for the function's sites (read once for `starts` and
+        `conditional_starts`, which the graph asks one after the other)."""
+        if self._recent[0] == func.start:
+            return self._recent[1]
         out = []
         for site, target, key, branch in self.ctx.special.jump_labels_in(func.start, func.end):
             first = self.ctx.image.read(site, 1)
             out.append((site, target, key, branch,
                         _JMP_LENGTH.get(first[0], 0) if first else 0))
+        self._recent = (func.start, out)
         return out
 
     def starts(self, func: Function) -> list[int]:
